@@ -1,0 +1,361 @@
+"""Configuration: YAML + includes + ${ENV} -> frozen, validated settings.
+
+``load_config(path)`` returns a :class:`Config` or raises :class:`ConfigError` whose text is one
+line naming the file, the line and the key path. Everything a user can get wrong is checked
+here, before the daemon starts: types, unknown keys, environment variables, durations, URLs,
+rule queries (with a caret under the error), duplicate names, webhook references, secrets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from monitor.errors import ConfigError, DeliveryError, QuerySyntaxError
+from monitor.yamlsource import KeyPath, SourceDoc, format_path, load_yaml
+
+DEFAULT_CONFIG = Path("config/monitor.yaml")
+CONSOLE_WEBHOOK = "console"
+_MERGED_LISTS = ("feeds", "rules", "webhooks")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def parse_duration(value: object) -> float:
+    """``"90s"``, ``"10m"``, ``"1h30m"``, ``"7d"`` or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration must be a number of seconds or like 30s, 10m, 2h, 7d")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if text and _DURATION.sub("", text) == "":
+            return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
+    raise ValueError(
+        f"invalid duration {value!r}: use a number of seconds or like 30s, 10m, 2h, 7d"
+    )
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {value!r}")
+    return value
+
+
+HttpUrlText = Annotated[str, AfterValidator(_http_url)]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkSettings(_Settings):
+    allow_private: bool = False
+    allow_cidrs: tuple[str, ...] = ()
+    user_agent: str | None = None
+    timeout: Seconds = 30.0
+    deadline: Seconds = 60.0
+    max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    concurrency: int = Field(default=32, ge=1)
+    per_host: int = Field(default=2, ge=1)
+    per_host_gap: Seconds = 0.0
+
+    @field_validator("allow_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+
+class FeedSettings(_Settings):
+    url: HttpUrlText
+    name: str = ""  # filled from the host when empty
+    interval: Seconds = 600.0
+    min_interval: Seconds = 60.0
+    max_interval: Seconds = 86400.0
+
+
+class ExampleItem(_Settings):
+    """A rule example written as an item; a plain string example is an item's title."""
+
+    title: str = ""
+    summary: str = ""
+    content: str = ""
+    link: str = ""
+    feed: str = ""
+    lang: str = ""
+
+
+class RuleExamples(_Settings):
+    match: tuple[str | ExampleItem, ...] = ()
+    no_match: tuple[str | ExampleItem, ...] = ()
+
+
+class RuleSettings(_Settings):
+    name: Annotated[str, Field(pattern=_NAME)]
+    query: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    stem: str | None = None
+    webhooks: tuple[str, ...] | None = None  # None: every webhook
+    examples: RuleExamples = RuleExamples()
+
+
+class WebhookSettings(_Settings):
+    name: Annotated[str, Field(pattern=_NAME)]
+    url: HttpUrlText
+    secret: str | tuple[str, ...] | None = None
+    format: Literal["json", "cloudevents", "slack", "discord", "teams"] = "json"
+    timeout: Seconds = 15.0
+    concurrency: int = Field(default=4, ge=1)
+    retry_schedule: tuple[Seconds, ...] | None = None
+    failure_threshold: int = Field(default=5, ge=1)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        if self.secret is None:
+            return ()
+        return (self.secret,) if isinstance(self.secret, str) else self.secret
+
+
+class ServerSettings(_Settings):
+    listen: str = "127.0.0.1:8080"
+
+
+class Config(_Settings):
+    state: str = "sqlite:///state.db"
+    include: tuple[str, ...] = ()
+    network: NetworkSettings = NetworkSettings()
+    server: ServerSettings = ServerSettings()
+    feeds: tuple[FeedSettings, ...]
+    rules: tuple[RuleSettings, ...] = ()
+    webhooks: tuple[WebhookSettings, ...] = ()
+    # Every file the config was read from (for hot reload); not a YAML key.
+    sources: tuple[Path, ...] = Field(default=(), exclude=True)
+
+    def webhooks_for(self, rule: RuleSettings) -> tuple[str, ...]:
+        """Names of the webhooks a rule's alerts go to (the console when none are set)."""
+        if not self.webhooks:
+            return (CONSOLE_WEBHOOK,)
+        if rule.webhooks is None:
+            return tuple(w.name for w in self.webhooks)
+        return rule.webhooks
+
+    def webhook(self, name: str) -> WebhookSettings | None:
+        return next((w for w in self.webhooks if w.name == name), None)
+
+
+@dataclass(frozen=True)
+class _Origin:
+    doc: SourceDoc
+    index: int  # position of the element within its own file's list
+
+
+class _Merged:
+    """The top file's mapping with the lists of every include appended, and their origins."""
+
+    def __init__(self, top: SourceDoc) -> None:
+        self.top = top
+        self.data: dict[str, Any] = {}
+        self.origins: dict[str, list[_Origin]] = {key: [] for key in _MERGED_LISTS}
+        self.sources: list[Path] = []
+
+    def where(self, loc: KeyPath) -> tuple[str, KeyPath]:
+        """File:line and the key path as written in that file, for a merged location."""
+        if len(loc) >= 2 and loc[0] in self.origins and isinstance(loc[1], int):
+            origins = self.origins[str(loc[0])]
+            if loc[1] < len(origins):
+                origin = origins[loc[1]]
+                own = (loc[0], origin.index, *loc[2:])
+                return origin.doc.where(own), own
+        return self.top.where(loc), loc
+
+
+def _merge(path: Path, env: Mapping[str, str] | None) -> _Merged:
+    top = load_yaml(path, env)
+    if not isinstance(top.data, dict):
+        raise ConfigError(f"{top.where(())}: the config must be a mapping of keys")
+    merged = _Merged(top)
+    _absorb(merged, top, is_top=True, chain=(path.resolve(),), env=env)
+    return merged
+
+
+def _absorb(
+    merged: _Merged,
+    doc: SourceDoc,
+    *,
+    is_top: bool,
+    chain: tuple[Path, ...],
+    env: Mapping[str, str] | None,
+) -> None:
+    merged.sources.append(doc.path)
+    data: dict[str, Any] = doc.data
+    for key, value in data.items():
+        if key in _MERGED_LISTS:
+            if not isinstance(value, list):
+                raise ConfigError(f"{doc.where((key,))}: {key}: must be a list")
+            merged.data.setdefault(key, []).extend(value)
+            merged.origins[key].extend(_Origin(doc, i) for i in range(len(value)))
+        elif key == "include":
+            continue
+        elif is_top:
+            merged.data[key] = value
+        else:
+            raise ConfigError(
+                f"{doc.where((key,))}: {key}: an included file may only hold "
+                "feeds, rules, webhooks and include"
+            )
+    includes = data.get("include", [])
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list):
+        raise ConfigError(f"{doc.where(('include',))}: include: must be a list of paths")
+    if is_top:
+        merged.data["include"] = includes
+    for i, name in enumerate(includes):
+        if not isinstance(name, str):
+            raise ConfigError(f"{doc.where(('include', i))}: include[{i}]: must be a path")
+        target = (doc.path.parent / name).resolve()
+        if target in chain:
+            raise ConfigError(f"{doc.where(('include', i))}: include[{i}]: {name} includes itself")
+        child = load_yaml(doc.path.parent / name, env)
+        if child.data is None or child.data == {}:
+            merged.sources.append(child.path)
+            continue
+        if not isinstance(child.data, dict):
+            raise ConfigError(f"{child.where(())}: an included file must be a mapping of keys")
+        _absorb(merged, child, is_top=False, chain=(*chain, target), env=env)
+
+
+def _pydantic_message(error: Mapping[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+def _default_name(url: str, taken: set[str]) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "feed").removeprefix("www.")
+    if host not in taken:
+        return host
+    path = parts.path.strip("/").replace("/", "-")
+    return f"{host}-{path}" if path else f"{host}-{len(taken)}"
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG, env: Mapping[str, str] | None = None) -> Config:
+    """Read, merge, validate. Raises ConfigError with one line: ``file:line: key.path: what``."""
+    merged = _merge(Path(path), env)
+    if "feeds" not in merged.data:
+        raise ConfigError(f"{merged.top.where(())}: feeds: required key is missing")
+    try:
+        config = Config.model_validate({**merged.data, "sources": tuple(merged.sources)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where, own = merged.where(tuple(first["loc"]))
+        more = exc.error_count() - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+        raise ConfigError(
+            f"{where}: {format_path(own)}: {_pydantic_message(first)}{suffix}"
+        ) from None
+    config = _name_feeds(config)
+    _check_semantics(config, merged)
+    return config
+
+
+def _name_feeds(config: Config) -> Config:
+    taken = {f.name for f in config.feeds if f.name}
+    feeds = []
+    for feed in config.feeds:
+        if not feed.name:
+            name = _default_name(feed.url, taken)
+            taken.add(name)
+            feed = feed.model_copy(update={"name": name})
+        feeds.append(feed)
+    return config.model_copy(update={"feeds": tuple(feeds)})
+
+
+def _duplicate(names: list[str]) -> int | None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            return i
+        seen.add(name)
+    return None
+
+
+def _check_semantics(config: Config, merged: _Merged) -> None:
+    from monitor.deliver.sign import validate_secret
+    from monitor.query import parse_query
+
+    def fail(loc: KeyPath, message: str) -> ConfigError:
+        where, own = merged.where(loc)
+        return ConfigError(f"{where}: {format_path(own)}: {message}")
+
+    for key, names in (
+        ("feeds", [f.name for f in config.feeds]),
+        ("rules", [r.name for r in config.rules]),
+        ("webhooks", [w.name for w in config.webhooks]),
+    ):
+        dup = _duplicate(names)
+        if dup is not None:
+            raise fail((key, dup, "name"), f"duplicate {key[:-1]} name {names[dup]!r}")
+    dup_url = _duplicate([f.url for f in config.feeds])
+    if dup_url is not None:
+        raise fail(("feeds", dup_url, "url"), f"duplicate feed url {config.feeds[dup_url].url}")
+    if CONSOLE_WEBHOOK in {w.name for w in config.webhooks}:
+        i = [w.name for w in config.webhooks].index(CONSOLE_WEBHOOK)
+        raise fail(("webhooks", i, "name"), f"{CONSOLE_WEBHOOK!r} is reserved for console output")
+    for i, feed in enumerate(config.feeds):
+        if feed.min_interval > feed.max_interval:
+            raise fail(("feeds", i, "min_interval"), "min_interval is larger than max_interval")
+    known = {w.name for w in config.webhooks}
+    for i, rule in enumerate(config.rules):
+        try:
+            parse_query(rule.query)
+        except QuerySyntaxError as exc:
+            caret = "\n    " + exc.caret().replace("\n", "\n    ")
+            raise fail(("rules", i, "query"), f"rule {rule.name!r}: {exc}{caret}") from None
+        if rule.stem is not None and rule.stem not in _stemmers():
+            raise fail(("rules", i, "stem"), f"unknown stemmer {rule.stem!r}")
+        for j, name in enumerate(rule.webhooks or ()):
+            if name not in known:
+                listed = ", ".join(sorted(known)) or "none are configured"
+                raise fail(("rules", i, "webhooks", j), f"unknown webhook {name!r} ({listed})")
+    for i, hook in enumerate(config.webhooks):
+        for secret in hook.secrets:
+            try:
+                validate_secret(secret)
+            except DeliveryError as exc:
+                raise fail(("webhooks", i, "secret"), str(exc)) from None
+
+
+def _stemmers() -> set[str]:
+    import snowballstemmer
+
+    return set(snowballstemmer.algorithms())

@@ -1,0 +1,223 @@
+"""``monitor run``: APScheduler ticks, the store decides what is due.
+
+Two interval jobs tick every second: one claims due feeds (with a lease) and starts their
+polls, the other sends due deliveries; a poll that creates alerts wakes the delivery job at
+once. A third job watches the config files for changes. SIGHUP reloads, SIGTERM and SIGINT
+stop gracefully: in-flight fetches are cancelled (their feeds stay due), in-flight deliveries
+get ``SHUTDOWN_GRACE`` seconds, and every lease this instance holds is given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor import log, metrics
+from monitor.app import App, compile_config_rules, open_app
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError
+from monitor.httpserver import Response, parse_listen, serve
+from monitor.runner import PollOutcome, feed_specs
+from monitor.store import FeedState
+
+logger = log.get("monitor.daemon")
+
+TICK = 1.0
+SHUTDOWN_GRACE = 8.0  # of the 10 s an orchestrator gives before SIGKILL
+RELOAD_CHECK = 2.0
+
+
+def _mtimes(paths: tuple[Path, ...]) -> dict[Path, float]:
+    out = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            out[path] = path.stat().st_mtime
+    return out
+
+
+class Daemon:
+    def __init__(self, app: App, config_path: Path) -> None:
+        self.app = app
+        self.config_path = config_path
+        self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.stopping = asyncio.Event()
+        self.polls: set[asyncio.Task[PollOutcome]] = set()
+        self.delivery_round: asyncio.Task[None] | None = None
+        self.mtimes = _mtimes(app.config.sources)
+        self.started = time.time()
+        self.totals = {"polls": 0, "poll_errors": 0, "alerts": 0, "delivered": 0}
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def poll_tick(self) -> None:
+        capacity = self.app.config.network.concurrency * 2 - len(self.polls)
+        if capacity <= 0 or self.stopping.is_set():
+            return
+        states = await asyncio.to_thread(
+            self.app.store.claim_due_feeds,
+            time.time(),
+            owner=self.app.owner,
+            lease=self.app.poller.lease,
+            limit=capacity,
+        )
+        for state in states:
+            task = asyncio.create_task(self._poll(state))
+            self.polls.add(task)
+            task.add_done_callback(self.polls.discard)
+
+    async def _poll(self, state: FeedState) -> PollOutcome:
+        outcome = await self.app.poller.poll(state)
+        metrics.observe_poll(outcome)
+        self.totals["polls"] += 1
+        self.totals["poll_errors"] += outcome.result == "error"
+        self.totals["alerts"] += len(outcome.alerts)
+        if outcome.alerts:
+            self.wake_delivery()
+        return outcome
+
+    def wake_delivery(self) -> None:
+        job = self.scheduler.get_job("deliver")
+        if job is not None and not self.stopping.is_set():
+            job.modify(next_run_time=datetime.now(self.scheduler.timezone))
+
+    async def deliver_tick(self) -> None:
+        if self.stopping.is_set() or (self.delivery_round and not self.delivery_round.done()):
+            return
+        self.delivery_round = asyncio.create_task(self._deliver_round())
+        await asyncio.shield(self.delivery_round)
+
+    async def _deliver_round(self) -> None:
+        for outcome in await self.app.sender.deliver_due():
+            metrics.observe_delivery(outcome)
+            self.totals["delivered"] += outcome.result == "delivered"
+        outbox = await asyncio.to_thread(self.app.store.delivery_counts)
+        feeds = await asyncio.to_thread(self.app.store.feed_states)
+        statuses: dict[str, int] = {}
+        for feed in feeds:
+            if feed.active:
+                statuses[feed.status] = statuses.get(feed.status, 0) + 1
+        metrics.set_states(outbox, statuses)
+
+    async def reload_check(self) -> None:
+        current = _mtimes(self.app.config.sources)
+        if current != self.mtimes:
+            self.mtimes = current
+            await self.reload("config file changed")
+
+    async def reload(self, reason: str) -> None:
+        try:
+            config = await asyncio.to_thread(load_config, self.config_path)
+            rules = compile_config_rules(config)
+        except ConfigError as exc:
+            logger.error("reload refused: config invalid, keeping the running one", error=str(exc))
+            return
+        await asyncio.to_thread(self.app.store.sync_feeds, feed_specs(config), time.time())
+        self.app.config = config
+        self.app.poller.reconfigure(config, rules)
+        self.app.sender.reconfigure(config)
+        self.mtimes = _mtimes(config.sources)
+        logger.info(
+            "config reloaded", reason=reason, feeds=len(config.feeds), rules=len(config.rules)
+        )
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def healthz(self) -> Response:
+        return 200, "text/plain", b"ok\n"
+
+    async def readyz(self) -> Response:
+        store_ok = await asyncio.to_thread(self.app.store.ping)
+        ready = store_ok and self.scheduler.running and not self.stopping.is_set()
+        body = json.dumps({"store": store_ok, "scheduler": self.scheduler.running, "config": True})
+        return (200 if ready else 503), "application/json", body.encode() + b"\n"
+
+    async def metrics_route(self) -> Response:
+        return 200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()
+
+    async def status(self) -> Response:
+        body = {
+            "instance": self.app.owner,
+            "uptime": round(time.time() - self.started),
+            "feeds": len(self.app.config.feeds),
+            "polls_in_flight": len(self.polls),
+            **self.totals,
+        }
+        return 200, "application/json", json.dumps(body).encode() + b"\n"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP"))
+        )
+        host, port = parse_listen(self.app.config.server.listen)
+        server = await serve(
+            host,
+            port,
+            {
+                "/healthz": self.healthz,
+                "/readyz": self.readyz,
+                "/metrics": self.metrics_route,
+                "/status": self.status,
+            },
+        )
+        every: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        now = datetime.now(self.scheduler.timezone)
+        self.scheduler.add_job(
+            self.poll_tick, "interval", seconds=TICK, id="poll", next_run_time=now, **every
+        )
+        self.scheduler.add_job(
+            self.deliver_tick, "interval", seconds=TICK, id="deliver", next_run_time=now, **every
+        )
+        self.scheduler.add_job(
+            self.reload_check, "interval", seconds=RELOAD_CHECK, id="reload", **every
+        )
+        self.scheduler.start()
+        logger.info(
+            "started",
+            feeds=len(self.app.config.feeds),
+            rules=len(self.app.config.rules),
+            listen=f"{host}:{port}",
+            state=self.app.config.state.split("@")[-1],
+        )
+        try:
+            await self.stopping.wait()
+        finally:
+            await self.shutdown(server)
+
+    async def shutdown(self, server: asyncio.Server) -> None:
+        logger.info("stopping")
+        self.stopping.set()
+        self.scheduler.shutdown(wait=False)
+        for task in self.polls:
+            task.cancel()
+        await asyncio.gather(*self.polls, return_exceptions=True)
+        if self.delivery_round and not self.delivery_round.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self.delivery_round), SHUTDOWN_GRACE)
+            except TimeoutError:
+                self.delivery_round.cancel()
+                await asyncio.gather(self.delivery_round, return_exceptions=True)
+        await asyncio.to_thread(self.app.store.release_leases, self.app.owner)
+        server.close()
+        await server.wait_closed()
+        logger.info("stopped")
+        sys.stderr.flush()
+
+
+async def run_daemon(config_path: Path, config: Config) -> int:
+    async with open_app(config) as app:
+        await Daemon(app, config_path).serve()
+    return 0

@@ -1,0 +1,267 @@
+"""The pipeline for one feed, and for a round of due feeds: the impure shell around pure steps.
+
+::
+
+    fetch (fetch.Fetcher) ─► parse (parse.parse_feed, off the event loop)
+      ─► identify (identity.identify) ─► unseen (store.unseen)
+      ─► match (query.RuleSet) ─► payload (deliver.payload)
+      ─► store.record_poll: feed state + items seen + alerts + deliveries, ONE transaction
+
+Every poll ends in a recorded outcome (``PollOutcome``), never an exception: one feed's
+failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from monitor import log
+from monitor.config import Config, FeedSettings
+from monitor.deliver.payload import alert_payload
+from monitor.errors import FeedParseError
+from monitor.fetch import Fetcher, FetchResult
+from monitor.identity import alert_id, identify
+from monitor.models import Alert, Item, ParsedFeed
+from monitor.parse import parse_feed
+from monitor.query import RuleSet
+from monitor.schedule import Timing, after_failure, after_success
+from monitor.store import FeedSpec, FeedState, FeedUpdate, NewAlert, Store
+
+logger = log.get("monitor.poll")
+
+# A 301/308 must be seen this many polls in a row before the stored URL follows it.
+PERMANENT_REDIRECT_POLLS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    feed: str
+    url: str
+    result: str  # ok, not_modified, error
+    new_items: int = 0
+    alerts: tuple[str, ...] = ()
+    alert_rules: tuple[str, ...] = ()
+    possible_gap: bool = False  # every item was new: the feed may have dropped some unseen
+    error_kind: str | None = None
+    error: str | None = None
+    elapsed: float = 0.0
+    bytes_read: int = 0
+
+
+def feed_specs(config: Config) -> list[FeedSpec]:
+    return [FeedSpec(url=f.url, name=f.name, interval=f.interval) for f in config.feeds]
+
+
+class Poller:
+    """Polls feeds end to end. Shared by ``monitor once`` and the daemon's ticks."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        fetcher: Fetcher,
+        rules: RuleSet,
+        *,
+        owner: str,
+        parse_executor: Executor | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.fetcher = fetcher
+        self.rules = rules
+        self.owner = owner
+        self.parse_executor = parse_executor
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._feeds = {f.url: f for f in config.feeds}
+        self._webhooks = {r.name: config.webhooks_for(r) for r in config.rules}
+
+    def reconfigure(self, config: Config, rules: RuleSet) -> None:
+        self.config = config
+        self.rules = rules
+        self._feeds = {f.url: f for f in config.feeds}
+        self._webhooks = {r.name: config.webhooks_for(r) for r in config.rules}
+
+    @property
+    def lease(self) -> float:
+        """How long a claimed feed stays ours: the whole fetch deadline plus parsing room."""
+        return self.config.network.deadline + 60.0
+
+    async def poll_claimed(self, states: Sequence[FeedState]) -> list[PollOutcome]:
+        return list(await asyncio.gather(*(self.poll(state) for state in states)))
+
+    async def poll(self, state: FeedState) -> PollOutcome:
+        feed = self._feeds.get(state.url)
+        if feed is None:  # removed from the config while claimed
+            return PollOutcome(state.name, state.url, "error", error="feed no longer configured")
+        result = await self.fetcher.fetch(
+            state.fetch_url, etag=state.etag, last_modified=state.last_modified
+        )
+        if result.outcome == "error":
+            return await self._record_failure(feed, state, result, result.error_kind or "error")
+        if result.outcome == "not_modified":
+            return await self._record_success(feed, state, result, None, [])
+        try:
+            parsed = await self._parse(result)
+        except FeedParseError as exc:
+            failed = FetchResult(
+                outcome="error",
+                url=result.url,
+                status_code=result.status_code,
+                error_kind="parse",
+                error=str(exc),
+                elapsed=result.elapsed,
+                bytes_read=result.bytes_read,
+            )
+            return await self._record_failure(feed, state, failed, "parse")
+        for warning in parsed.warnings:
+            logger.info("feed warning", feed=feed.name, url=result.url, warning=warning)
+        items = identify(parsed.entries, feed=feed.name, feed_url=feed.url)
+        return await self._record_success(feed, state, result, parsed, items)
+
+    async def _parse(self, result: FetchResult) -> ParsedFeed:
+        if self.parse_executor is None:
+            return parse_feed(result.body, url=result.url, content_type=result.content_type)
+        loop = asyncio.get_running_loop()
+        job = functools.partial(
+            parse_feed, result.body, url=result.url, content_type=result.content_type
+        )
+        return await loop.run_in_executor(self.parse_executor, job)
+
+    def _timing(self, feed: FeedSettings) -> Timing:
+        return Timing(feed.interval, feed.min_interval, feed.max_interval)
+
+    def _redirect(self, state: FeedState, result: FetchResult) -> tuple[str | None, int, str | None]:
+        """(redirect_target, redirect_count, new fetch_url) after this response."""
+        target = result.permanent_redirect
+        if not target:
+            return None, 0, None
+        count = state.redirect_count + 1 if target == state.redirect_target else 1
+        if count >= PERMANENT_REDIRECT_POLLS and target != state.fetch_url:
+            logger.warning(
+                "feed moved permanently", feed=state.name, old_url=state.fetch_url, new_url=target
+            )
+            return None, 0, target
+        return target, count, None
+
+    async def _record_success(
+        self,
+        feed: FeedSettings,
+        state: FeedState,
+        result: FetchResult,
+        parsed: ParsedFeed | None,
+        items: list[Item],
+    ) -> PollOutcome:
+        now = self.clock()
+        new_items = await asyncio.to_thread(self.store.unseen, feed.url, items)
+        new_alerts = self._match(new_items, now)
+        target, count, moved_to = self._redirect(state, result)
+        ttl = float(parsed.ttl_seconds) if parsed and parsed.ttl_seconds else None
+        update = FeedUpdate(
+            status="ok",
+            polled_at=now,
+            next_poll_at=after_success(
+                now, self._timing(feed), self.rng, max_age=result.max_age, ttl=ttl
+            ),
+            interval=feed.interval,
+            error_count=0,
+            success=True,
+            etag=result.etag if result.outcome == "ok" else state.etag,
+            last_modified=result.last_modified if result.outcome == "ok" else state.last_modified,
+            fetch_url=moved_to,
+            redirect_target=target,
+            redirect_count=count,
+        )
+        commit = await asyncio.to_thread(
+            self.store.record_poll, feed.url, update, new_items, new_alerts, now
+        )
+        created = [a for a in new_alerts if a.id in commit.alert_ids]
+        for alert in created:
+            logger.info("alert", rule=alert.rule, title=alert.item.title, link=alert.item.link)
+        return PollOutcome(
+            feed.name,
+            feed.url,
+            result.outcome,
+            new_items=commit.new_items,
+            alerts=commit.alert_ids,
+            alert_rules=tuple(a.rule for a in created),
+            # The first poll of a feed sees everything as new; that is no gap.
+            possible_gap=state.last_success_at is not None and len(items) > 1
+            and commit.new_items == len(items),
+            elapsed=result.elapsed,
+            bytes_read=result.bytes_read,
+        )
+
+    async def _record_failure(
+        self, feed: FeedSettings, state: FeedState, result: FetchResult, kind: str
+    ) -> PollOutcome:
+        now = self.clock()
+        errors = state.error_count + 1
+        status = {"gone": "disabled", "refused": "refused"}.get(kind, "backoff")
+        update = FeedUpdate(
+            status=status,
+            polled_at=now,
+            next_poll_at=after_failure(
+                now, self._timing(feed), errors, self.rng, retry_after=result.retry_after
+            ),
+            interval=feed.interval,
+            error_count=errors,
+            success=False,
+            last_error=result.error,
+            last_error_kind=kind,
+            redirect_target=state.redirect_target,
+            redirect_count=state.redirect_count,
+        )
+        await asyncio.to_thread(self.store.record_poll, feed.url, update, [], [], now)
+        logger.warning(
+            "poll failed",
+            feed=feed.name,
+            url=state.fetch_url,
+            kind=kind,
+            error=result.error,
+            status=status,
+            retry_in=round(update.next_poll_at - now),
+        )
+        return PollOutcome(
+            feed.name,
+            feed.url,
+            "error",
+            error_kind=kind,
+            error=result.error,
+            elapsed=result.elapsed,
+            bytes_read=result.bytes_read,
+        )
+
+    def _match(self, new_items: Sequence[Item], now: float) -> list[NewAlert]:
+        created = datetime.fromtimestamp(now, UTC)
+        out: list[NewAlert] = []
+        for item in new_items:
+            for match in self.rules.match(item):
+                alert = Alert(
+                    id=alert_id(now, os.urandom(10)),
+                    rule=match.rule,
+                    item=item,
+                    hits=match.hits,
+                    created_at=created,
+                )
+                out.append(
+                    NewAlert(
+                        id=alert.id,
+                        rule=alert.rule,
+                        item=item,
+                        payload=alert_payload(alert),
+                        webhooks=self._webhooks.get(match.rule, ()),
+                        created_at=now,
+                    )
+                )
+        return out

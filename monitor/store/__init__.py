@@ -1,0 +1,23 @@
+"""Durable state: feeds, items seen, alerts and their deliveries (see ``store.Store``)."""
+
+from monitor.store.records import (
+    DeliveryJob,
+    DeliveryRecord,
+    FeedSpec,
+    FeedState,
+    FeedUpdate,
+    NewAlert,
+    PollCommit,
+)
+from monitor.store.store import Store
+
+__all__ = [
+    "DeliveryJob",
+    "DeliveryRecord",
+    "FeedSpec",
+    "FeedState",
+    "FeedUpdate",
+    "NewAlert",
+    "PollCommit",
+    "Store",
+]

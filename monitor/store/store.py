@@ -1,0 +1,617 @@
+"""The state store: every piece of durable state behind one small interface.
+
+SQLAlchemy Core, one code path for SQLite (the embedded default, WAL) and PostgreSQL. The
+invariants live here:
+
+* ``record_poll`` writes a poll's feed state, its new items and their alerts and deliveries
+  in ONE transaction: an item is never seen without its alerts, nor alerted twice.
+* Uniqueness is enforced by constraints with insert-on-conflict, not in memory: one item per
+  (feed, key), one alert per (rule, story), one delivery per (alert, webhook).
+* Work is claimed with a lease (``claim_due_feeds``, ``claim_due_deliveries``), so a tick
+  never picks up what is still in flight, and several instances can share one database.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.errors import StoreError
+from monitor.models import Item
+from monitor.store import schema
+from monitor.store.records import (
+    DeliveryJob,
+    DeliveryRecord,
+    FeedSpec,
+    FeedState,
+    FeedUpdate,
+    NewAlert,
+    PollCommit,
+)
+from monitor.store.schema import alerts, deliveries, feeds, items, webhook_state
+
+_RETRYABLE = ("pending", "failed")
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" below decide transactions, not pysqlite's guesswork.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a committed alert survives a crash
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        # Take the write lock up front: no deadlock upgrading a read to a write.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _feed_state(row: Any) -> FeedState:
+    return FeedState(
+        url=row.url,
+        name=row.name,
+        fetch_url=row.fetch_url,
+        active=bool(row.active),
+        status=row.status,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        interval=row.interval,
+        next_poll_at=row.next_poll_at,
+        last_polled_at=row.last_polled_at,
+        last_success_at=row.last_success_at,
+        last_error=row.last_error,
+        last_error_kind=row.last_error_kind,
+        error_count=row.error_count,
+        items_seen=row.items_seen,
+        redirect_target=row.redirect_target,
+        redirect_count=row.redirect_count,
+    )
+
+
+def _item_row(item: Item, now: float) -> dict[str, Any]:
+    return {
+        "feed_url": item.feed_url,
+        "item_key": item.key,
+        "story_key": item.story_key,
+        "title": item.title,
+        "link": item.link,
+        "summary": item.summary,
+        "content": item.content,
+        "published": item.published.timestamp() if item.published else None,
+        "authors": json.dumps(list(item.authors)),
+        "categories": json.dumps(list(item.categories)),
+        "lang": item.lang,
+        "feed_name": item.feed,
+        "first_seen_at": now,
+    }
+
+
+def _item_from_row(row: Any) -> Item:
+    from datetime import UTC, datetime
+
+    return Item(
+        key=row.item_key,
+        story_key=row.story_key,
+        feed=row.feed_name,
+        feed_url=row.feed_url,
+        title=row.title,
+        link=row.link,
+        summary=row.summary,
+        content=row.content,
+        published=datetime.fromtimestamp(row.published, UTC) if row.published else None,
+        authors=tuple(json.loads(row.authors)),
+        categories=tuple(json.loads(row.categories)),
+        lang=row.lang,
+    )
+
+
+class Store:
+    """All durable state. Thread-safe: each call runs in its own connection and transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = create_engine(url, future=True)
+        except (SQLAlchemyError, ValueError, ImportError) as exc:
+            raise StoreError(f"state {url!r}: {exc}") from None
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            _sqlite_pragmas(self.engine)
+        elif self.dialect != "postgresql":
+            raise StoreError(f"state {url!r}: only sqlite:// and postgresql:// are supported")
+        self._migrate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _insert(self, table: Any) -> Any:
+        """The dialect's INSERT, which knows ON CONFLICT (both spell it the same way)."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _skip_locked(self, query: Select[Any]) -> Select[Any]:
+        if self.dialect == "postgresql":
+            return query.with_for_update(skip_locked=True)
+        return query  # SQLite: BEGIN IMMEDIATE already serializes writers
+
+    def _begin(self) -> Any:
+        try:
+            return self.engine.begin()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"state store unreachable: {exc}") from None
+
+    def _migrate(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    # Several instances starting together: one migrates, the others wait.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7146032201)")
+                schema.schema_version.create(conn, checkfirst=True)
+                current = conn.execute(select(func.max(schema.schema_version.c.version))).scalar()
+                version = int(current or 0)
+                for step in schema.MIGRATIONS[version:]:
+                    step(conn)
+                    version += 1
+                    conn.execute(schema.schema_version.delete())
+                    conn.execute(schema.schema_version.insert().values(version=version))
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"state {self.url!r}: cannot open: {exc.__class__.__name__}: {exc}"
+            ) from None
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(select(func.max(schema.schema_version.c.version))).scalar() or 0
+            )
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    # -- feeds ---------------------------------------------------------------------------
+
+    def sync_feeds(self, specs: Sequence[FeedSpec], now: float) -> None:
+        """Make the feeds table match the config: add new feeds (due now), retire removed ones."""
+        wanted = {spec.url: spec for spec in specs}
+        with self._begin() as conn:
+            existing = {row.url: row for row in conn.execute(select(feeds))}
+            for spec in specs:
+                row = existing.get(spec.url)
+                if row is None:
+                    conn.execute(
+                        feeds.insert().values(
+                            url=spec.url,
+                            name=spec.name,
+                            fetch_url=spec.url,
+                            active=1,
+                            status="new",
+                            interval=spec.interval,
+                            next_poll_at=now,
+                            error_count=0,
+                            items_seen=0,
+                            redirect_count=0,
+                        )
+                    )
+                    continue
+                # A shorter interval takes effect now, not after the old wait.
+                next_poll_at = min(row.next_poll_at, now + spec.interval)
+                conn.execute(
+                    update(feeds)
+                    .where(feeds.c.url == spec.url)
+                    .values(
+                        name=spec.name, active=1, interval=spec.interval, next_poll_at=next_poll_at
+                    )
+                )
+            gone = [url for url in existing if url not in wanted]
+            if gone:
+                conn.execute(update(feeds).where(feeds.c.url.in_(gone)).values(active=0))
+
+    def claim_due_feeds(
+        self, now: float, *, owner: str, lease: float, limit: int = 100, urls: Iterable[str] = ()
+    ) -> list[FeedState]:
+        """Lease feeds that are due (or the given ones, due or not) so no one else polls them."""
+        wanted = list(urls)
+        query = select(feeds.c.url).where(
+            feeds.c.active == 1,
+            feeds.c.status != "disabled",
+            or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now),
+        )
+        if wanted:
+            query = query.where(feeds.c.url.in_(wanted))
+        else:
+            query = query.where(feeds.c.next_poll_at <= now)
+        query = self._skip_locked(query.order_by(feeds.c.next_poll_at).limit(limit))
+        with self._begin() as conn:
+            claimed = [row.url for row in conn.execute(query)]
+            if not claimed:
+                return []
+            conn.execute(
+                update(feeds)
+                .where(feeds.c.url.in_(claimed))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            rows = conn.execute(select(feeds).where(feeds.c.url.in_(claimed)))
+            states = [_feed_state(row) for row in rows]
+        return sorted(states, key=lambda s: s.next_poll_at)
+
+    def feed_states(self) -> list[FeedState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(feeds).order_by(feeds.c.active.desc(), feeds.c.name))
+            return [_feed_state(row) for row in rows]
+
+    def next_feed_due(self) -> float | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.min(feeds.c.next_poll_at)).where(
+                    feeds.c.active == 1, feeds.c.status != "disabled"
+                )
+            ).scalar()
+        return float(value) if value is not None else None
+
+    # -- items and alerts ------------------------------------------------------------------
+
+    def unseen(self, feed_url: str, item_list: Sequence[Item]) -> list[Item]:
+        """The items of this feed not recorded yet (a cheap pre-check; record_poll decides)."""
+        if not item_list:
+            return []
+        keys = [item.key for item in item_list]
+        seen: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                seen.update(
+                    conn.execute(
+                        select(items.c.item_key).where(
+                            items.c.feed_url == feed_url, items.c.item_key.in_(chunk)
+                        )
+                    ).scalars()
+                )
+        return [item for item in item_list if item.key not in seen]
+
+    def record_poll(
+        self,
+        feed_url: str,
+        update_: FeedUpdate,
+        new_items: Sequence[Item],
+        new_alerts: Sequence[NewAlert],
+        now: float,
+    ) -> PollCommit:
+        """One transaction: feed state, items as seen, their alerts, the alerts' deliveries."""
+        alerts_by_item: dict[str, list[NewAlert]] = {}
+        for alert in new_alerts:
+            alerts_by_item.setdefault(alert.item.key, []).append(alert)
+        inserted_items = 0
+        alert_ids: list[str] = []
+        delivery_count = 0
+        with self._begin() as conn:
+            for item in new_items:
+                item_id = conn.execute(
+                    self._insert(items)
+                    .values(_item_row(item, now))
+                    .on_conflict_do_nothing(index_elements=["feed_url", "item_key"])
+                    .returning(items.c.id)
+                ).scalar()
+                if item_id is None:
+                    continue  # someone recorded it first: its alerts are theirs
+                inserted_items += 1
+                for alert in alerts_by_item.get(item.key, ()):
+                    created = conn.execute(
+                        self._insert(alerts)
+                        .values(
+                            id=alert.id,
+                            rule=alert.rule,
+                            story_key=item.story_key,
+                            item_id=item_id,
+                            payload=json.dumps(alert.payload, ensure_ascii=False),
+                            created_at=alert.created_at,
+                        )
+                        .on_conflict_do_nothing(index_elements=["rule", "story_key"])
+                        .returning(alerts.c.id)
+                    ).scalar()
+                    if created is None:
+                        continue  # the same story already alerted on this rule
+                    alert_ids.append(alert.id)
+                    for hook in alert.webhooks:
+                        conn.execute(
+                            deliveries.insert().values(
+                                alert_id=alert.id,
+                                webhook=hook,
+                                state="pending",
+                                attempts=0,
+                                next_attempt_at=alert.created_at,
+                                created_at=alert.created_at,
+                            )
+                        )
+                        delivery_count += 1
+            values: dict[str, Any] = {
+                "status": update_.status,
+                "last_polled_at": update_.polled_at,
+                "next_poll_at": update_.next_poll_at,
+                "interval": update_.interval,
+                "error_count": update_.error_count,
+                "last_error": update_.last_error,
+                "last_error_kind": update_.last_error_kind,
+                "redirect_target": update_.redirect_target,
+                "redirect_count": update_.redirect_count,
+                "items_seen": feeds.c.items_seen + inserted_items,
+                "lease_owner": None,
+                "lease_until": None,
+            }
+            if update_.success:
+                values["last_success_at"] = update_.polled_at
+                values["etag"] = update_.etag
+                values["last_modified"] = update_.last_modified
+            if update_.fetch_url:
+                values["fetch_url"] = update_.fetch_url
+            conn.execute(update(feeds).where(feeds.c.url == feed_url).values(**values))
+        return PollCommit(inserted_items, tuple(alert_ids), delivery_count)
+
+    def items_since(self, since: float, limit: int = 10000) -> list[Item]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(items)
+                .where(items.c.first_seen_at >= since)
+                .order_by(items.c.first_seen_at)
+                .limit(limit)
+            )
+            return [_item_from_row(row) for row in rows]
+
+    # -- deliveries ------------------------------------------------------------------------
+
+    def claim_due_deliveries(
+        self,
+        now: float,
+        *,
+        owner: str,
+        lease: float,
+        limit: int = 200,
+        webhooks: Sequence[str] = (),
+    ) -> list[DeliveryJob]:
+        """Lease due deliveries to these webhooks, oldest alert first, skipping disabled ones."""
+        disabled = select(webhook_state.c.name).where(webhook_state.c.disabled_at.is_not(None))
+        query = self._skip_locked(
+            select(deliveries.c.id)
+            .where(
+                deliveries.c.state.in_(_RETRYABLE),
+                deliveries.c.next_attempt_at <= now,
+                or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+                deliveries.c.webhook.not_in(disabled),
+                deliveries.c.webhook.in_(list(webhooks)),
+            )
+            .order_by(deliveries.c.created_at, deliveries.c.id)
+            .limit(limit)
+        )
+        with self._begin() as conn:
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                return []
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(ids))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            rows = conn.execute(
+                select(
+                    deliveries.c.id,
+                    deliveries.c.alert_id,
+                    deliveries.c.webhook,
+                    deliveries.c.attempts,
+                    alerts.c.payload,
+                    alerts.c.created_at,
+                    items.c.published,
+                )
+                .join(alerts, alerts.c.id == deliveries.c.alert_id)
+                .join(items, items.c.id == alerts.c.item_id)
+                .where(deliveries.c.id.in_(ids))
+                .order_by(deliveries.c.created_at, deliveries.c.id)
+            )
+            return [
+                DeliveryJob(
+                    delivery_id=row.id,
+                    alert_id=row.alert_id,
+                    webhook=row.webhook,
+                    attempts=row.attempts,
+                    payload=json.loads(row.payload),
+                    alert_created_at=row.created_at,
+                    published=row.published,
+                )
+                for row in rows
+            ]
+
+    def record_delivery(
+        self,
+        delivery_id: int,
+        *,
+        state: str,
+        attempts: int,
+        next_attempt_at: float | None,
+        last_error: str | None,
+        last_status: int | None,
+        delivered_at: float | None = None,
+    ) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id == delivery_id)
+                .values(
+                    state=state,
+                    attempts=attempts,
+                    next_attempt_at=next_attempt_at,
+                    last_error=last_error,
+                    last_status=last_status,
+                    delivered_at=delivered_at,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+    def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
+        """Give back leased deliveries untouched (e.g. on shutdown, or a paused endpoint)."""
+        if not delivery_ids:
+            return
+        with self._begin() as conn:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(list(delivery_ids)))
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def release_leases(self, owner: str) -> None:
+        """Give back every feed and delivery this instance holds (graceful shutdown)."""
+        with self._begin() as conn:
+            for table in (feeds, deliveries):
+                conn.execute(
+                    update(table)
+                    .where(table.c.lease_owner == owner)
+                    .values(lease_owner=None, lease_until=None)
+                )
+
+    def disable_webhook(self, name: str, reason: str, now: float) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                self._insert(webhook_state)
+                .values(name=name, disabled_reason=reason, disabled_at=now)
+                .on_conflict_do_update(
+                    index_elements=["name"], set_={"disabled_reason": reason, "disabled_at": now}
+                )
+            )
+
+    def enable_webhook(self, name: str) -> None:
+        with self._begin() as conn:
+            conn.execute(webhook_state.delete().where(webhook_state.c.name == name))
+
+    def disabled_webhooks(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(webhook_state).where(webhook_state.c.disabled_at.is_not(None))
+            )
+            return {row.name: row.disabled_reason or "" for row in rows}
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+            )
+            return {state: int(count) for state, count in rows}
+
+    def next_delivery_due(self) -> float | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(func.min(deliveries.c.next_attempt_at)).where(
+                    deliveries.c.state.in_(_RETRYABLE)
+                )
+            ).scalar()
+        return float(value) if value is not None else None
+
+    def list_deliveries(
+        self,
+        *,
+        limit: int = 50,
+        state: str | None = None,
+        webhook: str | None = None,
+        since: float | None = None,
+        alert_id: str | None = None,
+    ) -> list[DeliveryRecord]:
+        conditions = []
+        if state:
+            conditions.append(deliveries.c.state == state)
+        if webhook:
+            conditions.append(deliveries.c.webhook == webhook)
+        if since is not None:
+            conditions.append(deliveries.c.created_at >= since)
+        if alert_id:
+            conditions.append(deliveries.c.alert_id == alert_id)
+        query = (
+            select(deliveries, alerts.c.rule, items.c.title, items.c.link)
+            .join(alerts, alerts.c.id == deliveries.c.alert_id)
+            .join(items, items.c.id == alerts.c.item_id)
+            .where(and_(*conditions))
+            .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [
+                DeliveryRecord(
+                    delivery_id=row.id,
+                    alert_id=row.alert_id,
+                    rule=row.rule,
+                    webhook=row.webhook,
+                    state=row.state,
+                    attempts=row.attempts,
+                    last_error=row.last_error,
+                    last_status=row.last_status,
+                    created_at=row.created_at,
+                    next_attempt_at=row.next_attempt_at,
+                    delivered_at=row.delivered_at,
+                    title=row.title,
+                    link=row.link,
+                )
+                for row in conn.execute(query)
+            ]
+
+    def alert_payload(self, alert_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            raw = conn.execute(select(alerts.c.payload).where(alerts.c.id == alert_id)).scalar()
+        return json.loads(raw) if raw is not None else None
+
+    def replay(
+        self,
+        now: float,
+        *,
+        alert_id: str | None = None,
+        state: str | None = None,
+        webhook: str | None = None,
+        since: float | None = None,
+    ) -> int:
+        """Re-queue deliveries (same alert id, so consumers stay idempotent). Returns a count."""
+        conditions = []
+        if alert_id:
+            conditions.append(deliveries.c.alert_id == alert_id)
+        if state:
+            conditions.append(deliveries.c.state == state)
+        if webhook:
+            conditions.append(deliveries.c.webhook == webhook)
+        if since is not None:
+            conditions.append(deliveries.c.created_at >= since)
+        with self._begin() as conn:
+            result = conn.execute(
+                update(deliveries)
+                .where(and_(*conditions))
+                .values(
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+            return int(result.rowcount)
