@@ -26,6 +26,7 @@ from monitor.deliver.breaker import CircuitBreaker
 from monitor.deliver.formats import render
 from monitor.deliver.retry import DEFAULT_SCHEDULE, classify, next_delay, parse_retry_after
 from monitor.deliver.sign import signature_headers
+from monitor.errors import DeliveryError
 from monitor.netguard import NetworkPolicy, guarded_transport
 from monitor.store import DeliveryJob, Store
 
@@ -155,12 +156,15 @@ class Sender:
         self, hook: WebhookSettings, job: DeliveryJob
     ) -> tuple[int | None, str | None, float | None]:
         """(status code or None, error text or None, Retry-After seconds or None)."""
-        content_type, body = render(hook.format, job.payload)
         sent_at = datetime.now(UTC)
-        headers = {"content-type": content_type, "webhook-id": job.alert_id}
-        headers["webhook-timestamp"] = str(int(sent_at.timestamp()))
-        if hook.secrets:
-            headers.update(signature_headers(job.alert_id, sent_at, body, hook.secrets))
+        try:
+            content_type, body = render(hook.format, job.payload)
+            headers = {"content-type": content_type, "webhook-id": job.alert_id}
+            headers["webhook-timestamp"] = str(int(sent_at.timestamp()))
+            if hook.secrets:
+                headers.update(signature_headers(job.alert_id, sent_at, body, hook.secrets))
+        except DeliveryError as exc:  # config validation should make this unreachable
+            return None, str(exc), None
         try:
             async with asyncio.timeout(hook.timeout):
                 response = await self._client.post(
