@@ -76,15 +76,17 @@ def identify(entries: Iterable[Entry], *, feed: str, feed_url: str) -> list[Item
     """Give each entry its keys. Entries repeated within one document are kept once."""
     items: list[Item] = []
     seen: set[str] = set()
+    first_variant: dict[str, str] = {}  # key -> link (or hash) of its first entry
     for entry in entries:
         key = item_key(entry)
-        if key in seen and entry.guid:
+        variant = normalize_link(entry.link) if entry.link else _content_hash(entry)
+        if key in first_variant and entry.guid and variant != first_variant[key]:
             # A GUID reused for a different entry: tell them apart by link or content.
-            extra = normalize_link(entry.link) if entry.link else _content_hash(entry)
-            key = f"{key}#{extra}"
+            key = f"{key}#{variant}"
         if key in seen:
             continue
         seen.add(key)
+        first_variant.setdefault(key, variant)
         items.append(
             Item(
                 key=key,

@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -131,6 +132,9 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):  # psycopg 3 is the driver we ship, not psycopg2
+                url = "postgresql+psycopg://" + url.removeprefix(plain)
         try:
             self.engine = create_engine(url, future=True)
         except (SQLAlchemyError, ValueError, ImportError) as exc:
@@ -554,7 +558,7 @@ class Store:
             select(deliveries, alerts.c.rule, items.c.title, items.c.link)
             .join(alerts, alerts.c.id == deliveries.c.alert_id)
             .join(items, items.c.id == alerts.c.item_id)
-            .where(and_(*conditions))
+            .where(and_(true(), *conditions))
             .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
             .limit(limit)
         )
@@ -605,7 +609,7 @@ class Store:
         with self._begin() as conn:
             result = conn.execute(
                 update(deliveries)
-                .where(and_(*conditions))
+                .where(and_(true(), *conditions))
                 .values(
                     state="pending",
                     attempts=0,
