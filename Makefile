@@ -1,5 +1,5 @@
 # Quick start targets: `make run` and `make test` each set everything up first.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/monitor.yaml
@@ -7,6 +7,13 @@ CONFIG ?= config/monitor.yaml
 .PHONY: setup run test lint typecheck unit bench clean
 
 $(BIN)/monitor: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "news-monitor needs Python 3.11+"'
+	@# Debian ships venv's pip bootstrap separately (python3.X-venv); install it when we can.
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  pkg=python3.$$($(PYTHON) -c 'import sys; print(sys.version_info[1])')-venv; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq $$pkg; \
+	  else echo "error: Python's venv module is missing: run 'sudo apt-get install $$pkg'" >&2; exit 1; fi; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

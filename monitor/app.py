@@ -19,7 +19,7 @@ from monitor.fetch import Fetcher
 from monitor.models import RuleSpec
 from monitor.netguard import NetworkPolicy
 from monitor.query import RuleSet, compile_rules
-from monitor.runner import PollOutcome, Poller, feed_specs
+from monitor.runner import Poller, PollOutcome, feed_specs
 from monitor.store import Store
 
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor)"

@@ -13,6 +13,7 @@ from pathlib import Path
 from monitor import __version__, log
 from monitor.config import DEFAULT_CONFIG, Config, load_config, parse_duration
 from monitor.errors import ConfigError, FeedParseError, MonitorError, QuerySyntaxError, StoreError
+from monitor.models import Item
 
 EXIT_CONFIG = 2
 
@@ -86,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--since", type=_duration_arg, help="items already stored, e.g. 7d")
     test_rule.add_argument("--stem", help="Snowball stemmer for a query given inline")
 
+    demo = commands.add_parser("demo", help="run the whole pipeline offline on sample feeds")
+    _config_arg(demo)
+
     evaluate = commands.add_parser("eval", help="precision and recall on labeled items")
     _config_arg(evaluate)
     evaluate.add_argument("--labels", type=Path, required=True, help="JSONL of labeled items")
@@ -123,6 +127,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _alerts(config, args)
     if args.command == "test-rule":
         return _test_rule(config, args)
+    if args.command == "demo":
+        from monitor.demo import run_demo
+
+        return asyncio.run(run_demo(config))
     if args.command == "eval":
         return _eval(config, args.labels)
     raise AssertionError(args.command)  # argparse only lets known commands through
@@ -258,7 +266,7 @@ def _highlight(snippet: str) -> str:
 
 def _test_rule(config: Config, args: argparse.Namespace) -> int:
     from monitor.identity import identify
-    from monitor.models import Item, RuleSpec
+    from monitor.models import RuleSpec
     from monitor.parse import parse_feed
     from monitor.query import compile_rules
     from monitor.ruletest import make_item
@@ -313,7 +321,6 @@ def _test_rule(config: Config, args: argparse.Namespace) -> int:
 async def _fetch_items(config: Config, url: str) -> list[Item]:
     from monitor.app import make_fetcher
     from monitor.identity import identify
-    from monitor.models import Item
     from monitor.parse import parse_feed
 
     async with make_fetcher(config) as fetcher:

@@ -47,6 +47,8 @@ def parse_duration(value: object) -> float:
         return float(value)
     if isinstance(value, str):
         text = value.strip().replace(" ", "")
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            return float(text)
         if text and _DURATION.sub("", text) == "":
             return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
     raise ValueError(
@@ -132,6 +134,8 @@ class WebhookSettings(_Settings):
     concurrency: int = Field(default=4, ge=1)
     retry_schedule: tuple[Seconds, ...] | None = None
     failure_threshold: int = Field(default=5, ge=1)
+    # How long the circuit stays open before one probe; doubles per failed probe (max 10m).
+    breaker_cooldown: Seconds = Field(default=30.0, gt=0, le=600)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -276,7 +280,9 @@ def load_config(path: Path | str = DEFAULT_CONFIG, env: Mapping[str, str] | None
     try:
         config = Config.model_validate({**merged.data, "sources": tuple(merged.sources)})
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        # A misspelt key also makes the real one "missing": name the misspelling first.
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         where, own = merged.where(tuple(first["loc"]))
         more = exc.error_count() - 1
         suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""

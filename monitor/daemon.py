@@ -25,7 +25,7 @@ from monitor import log, metrics
 from monitor.app import App, compile_config_rules, open_app
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
-from monitor.httpserver import Response, parse_listen, serve
+from monitor.httpserver import Response, get_only, parse_listen, serve
 from monitor.runner import PollOutcome, feed_specs
 from monitor.store import FeedState
 
@@ -159,18 +159,16 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
-        loop.add_signal_handler(
-            signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP"))
-        )
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("SIGHUP")))
         host, port = parse_listen(self.app.config.server.listen)
         server = await serve(
             host,
             port,
             {
-                "/healthz": self.healthz,
-                "/readyz": self.readyz,
-                "/metrics": self.metrics_route,
-                "/status": self.status,
+                "/healthz": get_only(self.healthz),
+                "/readyz": get_only(self.readyz),
+                "/metrics": get_only(self.metrics_route),
+                "/status": get_only(self.status),
             },
         )
         every: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}

@@ -1,15 +1,24 @@
 """Sends due deliveries from the outbox: signed, bounded, retried, recorded.
 
-One round (``deliver_due``) claims due deliveries with a lease (oldest alert first), sends
-them — per webhook at most ``concurrency`` at once, behind a circuit breaker — and records
-each outcome. A delivery is marked delivered only on a 2xx. Nothing is lost: a delivery that
-is not attempted (endpoint paused, shutdown) is released back to the outbox untouched.
+One round (``deliver_due``) runs one *lane* per webhook that has work due. A lane claims a
+batch of that webhook's due deliveries with a lease (oldest alert first), sends them at most
+``concurrency`` at a time behind the webhook's circuit breaker, and records each outcome.
+Lanes are independent, so a slow or dead consumer never holds up a healthy one's batch, and
+a webhook still busy from an earlier round is skipped rather than claimed twice.
+
+Guarantees: at least once, never "exactly once". A delivery is marked delivered only on a
+2xx; a crash between the consumer's 2xx and our commit sends it again with the same
+``webhook-id``, which is why consumers deduplicate on it. A delivery that is not attempted
+(endpoint paused, webhook just disabled) is released back to the outbox untouched: it keeps
+its attempts. Order: one webhook's alerts go out oldest first (strictly so with
+``concurrency: 1``); there is no ordering across webhooks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import sys
 import time
@@ -28,9 +37,16 @@ from monitor.deliver.retry import DEFAULT_SCHEDULE, classify, next_delay, parse_
 from monitor.deliver.sign import signature_headers
 from monitor.errors import DeliveryError
 from monitor.netguard import NetworkPolicy, guarded_transport
-from monitor.store import DeliveryJob, Store
+from monitor.store import DeliveryJob, DeliveryResult, Store
 
 logger = log.get("monitor.deliver")
+
+# A lane claims this many deliveries per concurrency slot: enough to keep a fast consumer
+# busy between claims, few enough that the lease (which must outlast the batch) stays short.
+BATCH_PER_SLOT = 16
+# Lease room beyond the batch's worst case (every wave timing out): claiming, recording.
+LEASE_MARGIN = 10.0
+CONSOLE_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +59,48 @@ class DeliveryOutcome:
     error: str | None = None
     latency: float | None = None  # alert created -> delivered, seconds
     published_lag: float | None = None  # item published -> delivered, seconds
+
+
+class _Recorder:
+    """Group commit: outcomes queue up while the previous batch's transaction runs.
+
+    A fast consumer yields hundreds of outcomes per second; one transaction (one fsync on
+    SQLite) each would cap throughput, one per batch does not, and nothing waits for a batch
+    to fill.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._results: list[DeliveryResult] = []
+        self._release: list[int] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, result: DeliveryResult) -> None:
+        self._results.append(result)
+        self._kick()
+
+    def release(self, delivery_id: int) -> None:
+        self._release.append(delivery_id)
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write())
+
+    async def _write(self) -> None:
+        while self._results or self._release:
+            results, self._results = self._results, []
+            release, self._release = self._release, []
+            await asyncio.to_thread(self.store.record_deliveries, results, release=release)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed (re-raises a store error)."""
+        while self._task is not None:
+            task = self._task
+            await asyncio.wait([task])
+            if self._task is task:
+                self._task = None
+            task.result()
 
 
 class Sender:
@@ -70,87 +128,117 @@ class Sender:
             ),
             follow_redirects=False,  # a 3xx is a failure: consumers must give the real URL
             headers={"user-agent": f"news-monitor/{__version__}"},
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
         )
+        self._recorder = _Recorder(store)
         self._breakers: dict[str, CircuitBreaker] = {}
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._limits: dict[str, tuple[int, asyncio.Semaphore]] = {}  # (size, semaphore)
+        self._busy: set[str] = set()  # webhooks with a lane running
+        self._gone: set[str] = set()  # webhooks that answered 410 during their current lane
         self.reconfigure(config)
 
     def reconfigure(self, config: Config) -> None:
         self.config = config
         self._hooks = {w.name: w for w in config.webhooks}
         for hook in config.webhooks:
-            self._breakers.setdefault(
-                hook.name, CircuitBreaker(failure_threshold=hook.failure_threshold)
-            )
-            self._limits[hook.name] = asyncio.Semaphore(hook.concurrency)
-
-    @property
-    def lease(self) -> float:
-        longest = max((w.timeout for w in self.config.webhooks), default=15.0)
-        return longest + 30.0
+            breaker = self._breakers.get(hook.name)
+            wanted = (hook.failure_threshold, hook.breaker_cooldown)
+            if breaker is None or (breaker.failure_threshold, breaker.base_cooldown) != wanted:
+                self._breakers[hook.name] = CircuitBreaker(
+                    failure_threshold=hook.failure_threshold, cooldown=hook.breaker_cooldown
+                )
+            # A running lane keeps its semaphore; only a changed limit gets a new one.
+            limit = self._limits.get(hook.name)
+            if limit is None or limit[0] != hook.concurrency:
+                self._limits[hook.name] = (hook.concurrency, asyncio.Semaphore(hook.concurrency))
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def deliver_due(self, limit: int = 500) -> list[DeliveryOutcome]:
-        """One round: claim what is due now, send it, record every outcome."""
-        jobs = await asyncio.to_thread(
+    async def deliver_due(self) -> list[DeliveryOutcome]:
+        """One round: a lane per webhook with work due; returns once every outcome is recorded.
+
+        Safe to call while an earlier round still runs: webhooks busy in it are skipped.
+        """
+        due = await asyncio.to_thread(self.store.due_webhooks, self.clock())
+        known = {*self._hooks, CONSOLE_WEBHOOK}
+        names = sorted(name for name in due & known if name not in self._busy)
+        lanes = await asyncio.gather(*(self._lane(name) for name in names))
+        await self._recorder.flush()
+        return [outcome for lane in lanes for outcome in lane]
+
+    def _batch_size(self, hook: WebhookSettings) -> int:
+        # A circuit that is not closed lets one probe through: claim one, not a batch.
+        if self._breakers[hook.name].state != "closed":
+            return 1
+        return hook.concurrency * BATCH_PER_SLOT
+
+    @staticmethod
+    def _lease(hook: WebhookSettings, count: int) -> float:
+        """Long enough for ``count`` deliveries even if every wave times out."""
+        return math.ceil(count / hook.concurrency) * hook.timeout + LEASE_MARGIN
+
+    async def _lane(self, name: str) -> list[DeliveryOutcome]:
+        self._busy.add(name)
+        try:
+            if name == CONSOLE_WEBHOOK:
+                jobs = await self._claim(name, CONSOLE_BATCH, LEASE_MARGIN)
+                return [self._to_console(job) for job in jobs]
+            hook = self._hooks[name]
+            size = self._batch_size(hook)
+            jobs = await self._claim(name, size, self._lease(hook, size))
+            self._gone.discard(name)  # claimed again: it is enabled again
+            # Oldest first: tasks start in order and the semaphore wakes waiters in order.
+            return list(await asyncio.gather(*(self._send_one(hook, job) for job in jobs)))
+        finally:
+            self._busy.discard(name)
+
+    async def _claim(self, name: str, limit: int, lease: float) -> list[DeliveryJob]:
+        return await asyncio.to_thread(
             self.store.claim_due_deliveries,
             self.clock(),
             owner=self.owner,
-            lease=self.lease,
+            lease=lease,
             limit=limit,
-            webhooks=[*self._hooks, CONSOLE_WEBHOOK],
+            webhooks=[name],
         )
-        by_hook: dict[str, list[DeliveryJob]] = {}
-        for job in jobs:
-            by_hook.setdefault(job.webhook, []).append(job)
-        rounds = await asyncio.gather(*(self._send_all(name, js) for name, js in by_hook.items()))
-        return [outcome for outcomes in rounds for outcome in outcomes]
 
-    async def _send_all(self, name: str, jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
-        if name == CONSOLE_WEBHOOK:
-            return [await self._to_console(job) for job in jobs]
-        hook = self._hooks[name]
-        # Oldest first: tasks are started in order and take the semaphore in order.
-        return list(await asyncio.gather(*(self._send_one(hook, job) for job in jobs)))
-
-    async def _to_console(self, job: DeliveryJob) -> DeliveryOutcome:
+    def _to_console(self, job: DeliveryJob) -> DeliveryOutcome:
         self.console.write(json.dumps(job.payload, ensure_ascii=False) + "\n")
         self.console.flush()
-        return await self._finish(job, "delivered", 200, None)
+        return self._finish(job, "delivered", 200, None)
 
     async def _send_one(self, hook: WebhookSettings, job: DeliveryJob) -> DeliveryOutcome:
         breaker = self._breakers[hook.name]
-        async with self._limits[hook.name]:
-            if not breaker.allow(time.monotonic()):
-                await asyncio.to_thread(self.store.release_deliveries, [job.delivery_id])
+        async with self._limits[hook.name][1]:
+            if hook.name in self._gone or not breaker.allow(time.monotonic()):
+                self._recorder.release(job.delivery_id)
                 return DeliveryOutcome(job.delivery_id, job.alert_id, hook.name, "paused")
             status, error, retry_after = await self._post(hook, job)
         verdict = classify(status)
         if verdict == "delivered":
             breaker.record_success(time.monotonic())
-        else:
-            breaker.record_failure(time.monotonic())
+            return self._finish(job, "delivered", status, None)
+        breaker.record_failure(time.monotonic())
         if verdict == "disable":
+            self._gone.add(hook.name)
             reason = f"HTTP 410 Gone from {hook.url}: webhook disabled"
             await asyncio.to_thread(self.store.disable_webhook, hook.name, reason, self.clock())
             logger.error("webhook disabled", webhook=hook.name, reason=reason)
-            return await self._finish(job, "disabled", status, reason)
-        if verdict == "delivered":
-            return await self._finish(job, "delivered", status, None)
+            return self._finish(job, "disabled", status, reason)
         schedule = hook.retry_schedule or DEFAULT_SCHEDULE
         delay = next_delay(job.attempts + 1, schedule, retry_after=retry_after, rng=self.rng)
-        result = "dead" if delay is None else "retry"
         logger.warning(
             "delivery failed",
             webhook=hook.name,
             alert_id=job.alert_id,
             attempt=job.attempts + 1,
             error=error,
-            next=result if delay is None else f"retry in {delay:.0f}s",
+            next="dead" if delay is None else f"retry in {delay:.0f}s",
         )
-        return await self._finish(job, result, status, error, delay)
+        if delay is None:
+            return self._finish(job, "dead", status, error)
+        return self._finish(job, "retry", status, error, delay)
 
     async def _post(
         self, hook: WebhookSettings, job: DeliveryJob
@@ -174,40 +262,43 @@ class Sender:
             return None, f"timed out after {hook.timeout:g}s", None
         except httpx.HTTPError as exc:
             return None, f"{exc.__class__.__name__}: {exc}" if str(exc) else repr(exc), None
+        if 200 <= response.status_code < 300:
+            return response.status_code, None, None
         retry_after = None
         if response.status_code in (429, 503):
             retry_after = parse_retry_after(response.headers.get("retry-after"), sent_at)
-        if 200 <= response.status_code < 300:
-            return response.status_code, None, None
-        return response.status_code, f"HTTP {response.status_code}", retry_after
+        error = f"HTTP {response.status_code}"
+        if 300 <= response.status_code < 400:
+            error += f" redirect to {response.headers.get('location', '?')} (not followed)"
+        return response.status_code, error, retry_after
 
-    async def _finish(
+    def _finish(
         self,
         job: DeliveryJob,
         result: str,
         status: int | None,
         error: str | None,
-        delay: float | None = None,
+        delay: float = 0.0,
     ) -> DeliveryOutcome:
         now = self.clock()
-        attempts = job.attempts + 1
         if result == "delivered":
             state, next_at = "delivered", None
         elif result == "dead":
             state, next_at = "dead", None
         else:  # retry; or disabled: kept failed, re-sent once the webhook is enabled again
-            state, next_at = "failed", now + (delay or 0.0)
-        await asyncio.to_thread(
-            self.store.record_delivery,
-            job.delivery_id,
-            state=state,
-            attempts=attempts,
-            next_attempt_at=next_at,
-            last_error=error,
-            last_status=status,
-            delivered_at=now if state == "delivered" else None,
-        )
+            state, next_at = "failed", now + delay
         delivered = state == "delivered"
+        self._recorder.record(
+            DeliveryResult(
+                job.delivery_id,
+                state=state,
+                attempts=job.attempts + 1,
+                next_attempt_at=next_at,
+                last_error=error,
+                last_status=status,
+                delivered_at=now if delivered else None,
+            )
+        )
         return DeliveryOutcome(
             job.delivery_id,
             job.alert_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -31,25 +30,23 @@ NEW_ULTIMATUM = (
 
 
 def write_config(tmp: Path, feeds: FeedServer, hook_url: str, paths: list[str]) -> Path:
-    feed_lines = "\n".join(
-        f"  - {{name: wire{i}, url: '{feeds.url(p)}', interval: 1m}}" for i, p in enumerate(paths)
-    )
     config = tmp / "monitor.yaml"
-    config.write_text(
-        textwrap.dedent(
-            f"""\
-            state: sqlite:///{tmp}/state.db
-            include: ['{RULES}']
-            network: {{allow_private: true}}
-            feeds:
-            {{feeds}}
-            webhooks:
-              - name: receiver
-                url: '{hook_url}'
-                secret: ['${{NEWS_MONITOR_TEST_SECRET}}', '{OLD_SECRET}']
-            """
-        ).replace("{feeds}", feed_lines.strip())
-    )
+    document = {  # JSON is YAML
+        "state": f"sqlite:///{tmp}/state.db",
+        "include": [str(RULES)],
+        "network": {"allow_private": True},
+        "feeds": [
+            {"name": f"wire{i}", "url": feeds.url(p), "interval": "1m"} for i, p in enumerate(paths)
+        ],
+        "webhooks": [
+            {
+                "name": "receiver",
+                "url": hook_url,
+                "secret": ["${NEWS_MONITOR_TEST_SECRET}", OLD_SECRET],
+            }
+        ],
+    }
+    config.write_text(json.dumps(document, indent=2))
     return config
 
 
