@@ -130,6 +130,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from monitor.demo import run_demo
 
+        if args.log_level == "info":  # the demo's own output is the show
+            log.configure("warning")
         return asyncio.run(run_demo(config))
     if args.command == "eval":
         return _eval(config, args.labels)
