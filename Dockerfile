@@ -23,7 +23,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     NEWS_MONITOR_STATE=sqlite:////var/lib/news-monitor/state.db \
     NEWS_MONITOR_LISTEN=0.0.0.0:8080
-USER monitor
+USER 10001:10001
 WORKDIR /var/lib/news-monitor
 VOLUME ["/etc/news-monitor", "/var/lib/news-monitor"]
 EXPOSE 8080

@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate the config and run rule examples")
     _config_arg(check)
 
+    status = commands.add_parser("status", help="what a running daemon and the store say")
+    _config_arg(status)
+
     feeds = commands.add_parser("feeds", help="list feeds and their status")
     _config_arg(feeds)
 
@@ -72,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="one alert: payload and deliveries")
     show.add_argument("alert_id")
     replay = actions.add_parser("replay", help="re-queue alerts (same webhook-id)")
+    for action in (show, replay):  # -c also after the action; SUPPRESS keeps an earlier one
+        action.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
     replay.add_argument("alert_id", nargs="?")
     replay.add_argument("--dead", action="store_true", help="every dead-lettered delivery")
-    replay.add_argument("--webhook", dest="replay_webhook")
+    replay.add_argument(
+        "--webhook", dest="replay_webhook", help="only this webhook (enables it if disabled)"
+    )
     replay.add_argument("--since", type=_duration_arg, metavar="DURATION")
 
     test_rule = commands.add_parser("test-rule", help="try a query or rule on some items")
@@ -123,6 +130,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(run_daemon(args.config, config))
     if args.command == "feeds":
         return _feeds(config)
+    if args.command == "status":
+        return _status(config)
     if args.command == "alerts":
         return _alerts(config, args)
     if args.command == "test-rule":
@@ -216,6 +225,59 @@ def _feeds(config: Config) -> int:
     return 0
 
 
+def _daemon_status(config: Config) -> dict[str, object] | None:
+    import json
+    import urllib.request
+
+    from monitor.httpserver import parse_listen
+
+    host, port = parse_listen(config.server.listen)
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/status"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            body: dict[str, object] = json.loads(response.read())
+            return body
+    except (OSError, ValueError):
+        return None
+
+
+def _status(config: Config) -> int:
+    from monitor.store import Store
+
+    live = _daemon_status(config)
+    if live is None:
+        print(f"daemon:   not reachable on {config.server.listen}")
+    else:
+        print(
+            f"daemon:   running as {live['instance']}, up {live['uptime']}s; "
+            f"polls {live['polls']} ({live['poll_errors']} failed), alerts {live['alerts']}, "
+            f"delivered {live['delivered']}, polls in flight {live['polls_in_flight']}"
+        )
+    store = Store(config.state)
+    try:
+        states = [s for s in store.feed_states() if s.active]
+        outbox = store.delivery_counts()
+        disabled = store.disabled_webhooks()
+        next_due = store.next_feed_due()
+    finally:
+        store.close()
+    by_status: dict[str, int] = {}
+    for state in states:
+        by_status[state.status] = by_status.get(state.status, 0) + 1
+    now = time.time()
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) or "none polled yet"
+    print(f"feeds:    {len(states)} ({summary}); next poll {_ago(next_due, now)}")
+    print(
+        "outbox:   "
+        + ", ".join(f"{outbox.get(k, 0)} {k}" for k in ("pending", "failed", "dead"))
+        + f", {outbox.get('delivered', 0)} delivered"
+    )
+    for name, reason in disabled.items():
+        print(f"webhook {name} is disabled: {reason}")
+    return 0
+
+
 def _alerts(config: Config, args: argparse.Namespace) -> int:
     import json
 
@@ -230,14 +292,21 @@ def _alerts(config: Config, args: argparse.Namespace) -> int:
                 raise ConfigError(f"no alert {args.alert_id!r}")
             print(json.dumps(payload, indent=2, ensure_ascii=False))
             for d in store.list_deliveries(alert_id=args.alert_id):
+                when = {
+                    "delivered": f"delivered {_ago(d.delivered_at, now)}",
+                    "pending": f"next attempt {_ago(d.next_attempt_at, now)}",
+                    "failed": f"next attempt {_ago(d.next_attempt_at, now)}",
+                }.get(d.state, "no more attempts")
                 print(
-                    f"  -> {d.webhook}: {d.state}, {d.attempts} attempt(s), "
-                    f"last error: {d.last_error or '-'}"
+                    f"  -> {d.webhook}: {d.state}, {d.attempts} attempt(s), {when}, "
+                    f"last status: {d.last_status or '-'}, last error: {d.last_error or '-'}"
                 )
             return 0
         if args.action == "replay":
             if not args.alert_id and not args.dead:
                 raise ConfigError("alerts replay: give an alert id or --dead")
+            if args.alert_id and store.alert_payload(args.alert_id) is None:
+                raise ConfigError(f"no alert {args.alert_id!r}")
             count = store.replay(
                 now,
                 alert_id=args.alert_id,
@@ -245,7 +314,16 @@ def _alerts(config: Config, args: argparse.Namespace) -> int:
                 webhook=args.replay_webhook,
                 since=now - args.since if args.since else None,
             )
-            print(f"re-queued {count} deliver{'y' if count == 1 else 'ies'}")
+            print(f"re-queued {count} deliver{'y' if count == 1 else 'ies'} (same webhook-id)")
+            for name, reason in store.disabled_webhooks().items():
+                if name == args.replay_webhook:  # replaying to it names it: enable it again
+                    store.enable_webhook(name)
+                    print(f"webhook {name!r} enabled again (was: {reason})")
+                elif args.replay_webhook is None:
+                    print(
+                        f"warning: webhook {name!r} is disabled ({reason}); its deliveries "
+                        f"wait until `alerts replay --dead --webhook {name}` enables it"
+                    )
             return 0
         records = store.list_deliveries(limit=args.limit, state=args.state, webhook=args.webhook)
     finally:

@@ -147,12 +147,28 @@ class WebhookSettings(_Settings):
 class ServerSettings(_Settings):
     listen: str = "127.0.0.1:8080"
 
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        from monitor.httpserver import parse_listen
+
+        parse_listen(value)
+        return value
+
+
+class RetentionSettings(_Settings):
+    """How long the store keeps things. Keys outlive text so a re-published item stays seen."""
+
+    content: Seconds = 30 * 86400.0  # item text, for `test-rule --since` backtests
+    keys: Seconds = 365 * 86400.0  # item identity keys, alerts and their deliveries
+
 
 class Config(_Settings):
     state: str = "sqlite:///state.db"
     include: tuple[str, ...] = ()
     network: NetworkSettings = NetworkSettings()
     server: ServerSettings = ServerSettings()
+    retention: RetentionSettings = RetentionSettings()
     feeds: tuple[FeedSettings, ...]
     rules: tuple[RuleSettings, ...] = ()
     webhooks: tuple[WebhookSettings, ...] = ()

@@ -34,6 +34,7 @@ logger = log.get("monitor.daemon")
 TICK = 1.0
 SHUTDOWN_GRACE = 8.0  # of the 10 s an orchestrator gives before SIGKILL
 RELOAD_CHECK = 2.0
+STATUS_EVERY = 10.0
 
 
 def _mtimes(paths: tuple[Path, ...]) -> dict[Path, float]:
@@ -106,6 +107,30 @@ class Daemon:
             if feed.active:
                 statuses[feed.status] = statuses.get(feed.status, 0) + 1
         metrics.set_states(outbox, statuses)
+
+    async def show_status(self) -> None:
+        """On a terminal, a compact line every few seconds instead of a silent wait."""
+        outbox = await asyncio.to_thread(self.app.store.delivery_counts)
+        t = self.totals
+        print(
+            f"\r[news-monitor] feeds {len(self.app.config.feeds)} · polls {t['polls']} "
+            f"({t['poll_errors']} failed) · alerts {t['alerts']} · delivered {t['delivered']} "
+            f"· pending {outbox.get('pending', 0) + outbox.get('failed', 0)} "
+            f"· dead {outbox.get('dead', 0)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def prune(self) -> None:
+        now = time.time()
+        retention = self.app.config.retention
+        emptied, forgotten = await asyncio.to_thread(
+            self.app.store.prune,
+            content_before=now - retention.content,
+            keys_before=now - retention.keys,
+        )
+        if emptied or forgotten:
+            logger.info("pruned", items_emptied=emptied, items_forgotten=forgotten)
 
     async def reload_check(self) -> None:
         current = _mtimes(self.app.config.sources)
@@ -182,6 +207,11 @@ class Daemon:
         self.scheduler.add_job(
             self.reload_check, "interval", seconds=RELOAD_CHECK, id="reload", **every
         )
+        self.scheduler.add_job(
+            self.prune, "interval", hours=1, id="prune", next_run_time=now, **every
+        )
+        if sys.stderr.isatty():
+            self.scheduler.add_job(self.show_status, "interval", seconds=STATUS_EVERY, **every)
         self.scheduler.start()
         logger.info(
             "started",

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -39,6 +40,7 @@ from monitor.store import schema
 from monitor.store.records import (
     DeliveryJob,
     DeliveryRecord,
+    DeliveryResult,
     FeedSpec,
     FeedState,
     FeedUpdate,
@@ -87,6 +89,9 @@ def _feed_state(row: Any) -> FeedState:
         items_seen=row.items_seen,
         redirect_target=row.redirect_target,
         redirect_count=row.redirect_count,
+        current_interval=row.current_interval or row.interval,
+        item_rate=row.item_rate,
+        possible_gaps=row.possible_gaps,
     )
 
 
@@ -226,15 +231,15 @@ class Store:
                         )
                     )
                     continue
-                # A shorter interval takes effect now, not after the old wait.
-                next_poll_at = min(row.next_poll_at, now + spec.interval)
-                conn.execute(
-                    update(feeds)
-                    .where(feeds.c.url == spec.url)
-                    .values(
-                        name=spec.name, active=1, interval=spec.interval, next_poll_at=next_poll_at
-                    )
-                )
+                values: dict[str, Any] = {"name": spec.name, "active": 1}
+                if spec.interval != row.interval:
+                    # A new configured interval restarts adaptation from it, and a shorter
+                    # one takes effect now. An unchanged one keeps the stored schedule: a
+                    # restart must not forget a backoff or re-poll everything at once.
+                    values["interval"] = spec.interval
+                    values["current_interval"] = None
+                    values["next_poll_at"] = min(row.next_poll_at, now + spec.interval)
+                conn.execute(update(feeds).where(feeds.c.url == spec.url).values(**values))
             gone = [url for url in existing if url not in wanted]
             if gone:
                 conn.execute(update(feeds).where(feeds.c.url.in_(gone)).values(active=0))
@@ -360,7 +365,9 @@ class Store:
                 "status": update_.status,
                 "last_polled_at": update_.polled_at,
                 "next_poll_at": update_.next_poll_at,
-                "interval": update_.interval,
+                "current_interval": update_.interval,
+                "item_rate": update_.item_rate,
+                "possible_gaps": feeds.c.possible_gaps + int(update_.possible_gap),
                 "error_count": update_.error_count,
                 "last_error": update_.last_error,
                 "last_error_kind": update_.last_error_kind,
@@ -379,6 +386,33 @@ class Store:
             conn.execute(update(feeds).where(feeds.c.url == feed_url).values(**values))
         return PollCommit(inserted_items, tuple(alert_ids), delivery_count)
 
+    def prune(self, *, content_before: float, keys_before: float) -> tuple[int, int]:
+        """Drop item text older than ``content_before``; forget items, their alerts and
+        deliveries older than ``keys_before`` (never one still waiting to be delivered).
+        Returns (items emptied, items forgotten)."""
+        unfinished = select(deliveries.c.alert_id).where(deliveries.c.state.in_(_RETRYABLE))
+        with self._begin() as conn:
+            old_alerts = select(alerts.c.id).where(
+                alerts.c.created_at < keys_before, alerts.c.id.not_in(unfinished)
+            )
+            conn.execute(deliveries.delete().where(deliveries.c.alert_id.in_(old_alerts)))
+            conn.execute(alerts.delete().where(alerts.c.id.in_(old_alerts)))
+            forgotten = conn.execute(
+                items.delete().where(
+                    items.c.first_seen_at < keys_before,
+                    items.c.id.not_in(select(alerts.c.item_id)),
+                )
+            ).rowcount
+            emptied = conn.execute(
+                update(items)
+                .where(
+                    items.c.first_seen_at < content_before,
+                    or_(items.c.content != "", items.c.summary != ""),
+                )
+                .values(content="", summary="")
+            ).rowcount
+        return int(emptied), int(forgotten)
+
     def items_since(self, since: float, limit: int = 10000) -> list[Item]:
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -391,6 +425,22 @@ class Store:
 
     # -- deliveries ------------------------------------------------------------------------
 
+    def _due_deliveries(self, now: float) -> Any:
+        """Deliveries that may be tried now: retryable, due, not leased, webhook not disabled."""
+        disabled = select(webhook_state.c.name).where(webhook_state.c.disabled_at.is_not(None))
+        return and_(
+            deliveries.c.state.in_(_RETRYABLE),
+            deliveries.c.next_attempt_at <= now,
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+            deliveries.c.webhook.not_in(disabled),
+        )
+
+    def due_webhooks(self, now: float) -> set[str]:
+        """Webhooks with a delivery to try now (a read: idle rounds take no write lock)."""
+        with self.engine.connect() as conn:
+            query = select(deliveries.c.webhook).where(self._due_deliveries(now)).distinct()
+            return set(conn.execute(query).scalars())
+
     def claim_due_deliveries(
         self,
         now: float,
@@ -401,16 +451,9 @@ class Store:
         webhooks: Sequence[str] = (),
     ) -> list[DeliveryJob]:
         """Lease due deliveries to these webhooks, oldest alert first, skipping disabled ones."""
-        disabled = select(webhook_state.c.name).where(webhook_state.c.disabled_at.is_not(None))
         query = self._skip_locked(
             select(deliveries.c.id)
-            .where(
-                deliveries.c.state.in_(_RETRYABLE),
-                deliveries.c.next_attempt_at <= now,
-                or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-                deliveries.c.webhook.not_in(disabled),
-                deliveries.c.webhook.in_(list(webhooks)),
-            )
+            .where(self._due_deliveries(now), deliveries.c.webhook.in_(list(webhooks)))
             .order_by(deliveries.c.created_at, deliveries.c.id)
             .limit(limit)
         )
@@ -462,21 +505,63 @@ class Store:
         last_status: int | None,
         delivered_at: float | None = None,
     ) -> None:
-        with self._begin() as conn:
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id == delivery_id)
-                .values(
-                    state=state,
-                    attempts=attempts,
-                    next_attempt_at=next_attempt_at,
-                    last_error=last_error,
-                    last_status=last_status,
-                    delivered_at=delivered_at,
-                    lease_owner=None,
-                    lease_until=None,
+        self.record_deliveries(
+            [
+                DeliveryResult(
+                    delivery_id,
+                    state,
+                    attempts,
+                    next_attempt_at,
+                    last_error,
+                    last_status,
+                    delivered_at,
                 )
-            )
+            ]
+        )
+
+    def record_deliveries(
+        self, results: Sequence[DeliveryResult], *, release: Sequence[int] = ()
+    ) -> None:
+        """Record attempt outcomes and give back untried deliveries, in one transaction.
+
+        One commit per batch, not per delivery: on SQLite each commit is an fsync.
+        """
+        if not results and not release:
+            return
+        with self._begin() as conn:
+            if results:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id == bindparam("b_id"))
+                    .values(
+                        state=bindparam("b_state"),
+                        attempts=bindparam("b_attempts"),
+                        next_attempt_at=bindparam("b_next"),
+                        last_error=bindparam("b_error"),
+                        last_status=bindparam("b_status"),
+                        delivered_at=bindparam("b_delivered"),
+                        lease_owner=None,
+                        lease_until=None,
+                    ),
+                    [
+                        {
+                            "b_id": r.delivery_id,
+                            "b_state": r.state,
+                            "b_attempts": r.attempts,
+                            "b_next": r.next_attempt_at,
+                            "b_error": r.last_error,
+                            "b_status": r.last_status,
+                            "b_delivered": r.delivered_at,
+                        }
+                        for r in results
+                    ],
+                )
+            if release:
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.id.in_(list(release)))
+                    .values(lease_owner=None, lease_until=None)
+                )
 
     def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
         """Give back leased deliveries untouched (e.g. on shutdown, or a paused endpoint)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import RULES, SECRET, rss
+from tests.e2e.conftest import RULES, SECRET, rss, run_monitor
 from tests.e2e.servers import FeedServer, Receiver, free_port
 
 COALITION = (
@@ -179,7 +179,14 @@ def test_daemon_restart_keeps_state(daemon: Daemon) -> None:
     daemon.write_config(["/a.xml"])
     daemon.start()
     wait_for(lambda: len(daemon.receiver.received) == 1, what="first alert")
+    status = run_monitor("status", "-c", str(daemon.config), cwd=daemon.tmp)
+    assert status.returncode == 0, status.stderr
+    assert "daemon:   running as" in status.stdout
+    assert "feeds:    1 (1 ok)" in status.stdout
     assert daemon.stop() == 0
+    stopped = run_monitor("status", "-c", str(daemon.config), cwd=daemon.tmp).stdout
+    assert "daemon:   not reachable" in stopped
+    assert "outbox:   0 pending, 0 failed, 0 dead, 1 delivered" in stopped
     daemon.feeds.documents["/a.xml"] = rss(COALITION, ULTIMATUM)
     daemon.start()
     wait_for(lambda: len(daemon.receiver.received) == 2, what="alert after restart")
