@@ -63,8 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="what a running daemon and the store say")
     _config_arg(status)
 
-    feeds = commands.add_parser("feeds", help="list feeds and their status")
+    feeds = commands.add_parser("feeds", help="list feeds and their status; import, export")
     _config_arg(feeds)
+    feed_actions = feeds.add_subparsers(dest="action", metavar="ACTION")
+    feeds_import = feed_actions.add_parser(
+        "import", help="OPML subscriptions -> a YAML feeds block to include in the config"
+    )
+    feeds_import.add_argument("opml", type=Path, metavar="FILE.opml")
+    feeds_import.add_argument("-o", "--output", type=Path, help="write here, not to stdout")
+    feeds_import.add_argument("--interval", help="poll interval for the imported feeds, e.g. 15m")
+    feed_actions.add_parser("export", help="the configured feeds as OPML, on stdout")
+    feeds_discover = feed_actions.add_parser("discover", help="find the feeds a web page links to")
+    feeds_discover.add_argument("url")
 
     alerts = commands.add_parser("alerts", help="list, show and replay alerts")
     _config_arg(alerts)
@@ -129,7 +139,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return asyncio.run(run_daemon(args.config, config))
     if args.command == "feeds":
-        return _feeds(config)
+        return _feeds(config, args)
     if args.command == "status":
         return _status(config)
     if args.command == "alerts":
@@ -191,37 +201,103 @@ async def _once(config: Config, deliver_timeout: float) -> int:
     return 0
 
 
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 def _ago(ts: float | None, now: float) -> str:
     if ts is None:
         return "never"
     delta = now - ts
-    word = "ago" if delta >= 0 else "from now"
-    delta = abs(delta)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if delta >= size:
-            return f"{delta / size:.0f}{unit} {word}"
-    return f"{delta:.0f}s {word}"
+    return f"{_span(abs(delta))} {'ago' if delta >= 0 else 'from now'}"
 
 
-def _feeds(config: Config) -> int:
+_FEED_STATUS = {"backoff": "backing off"}
+
+
+def _feeds(config: Config, args: argparse.Namespace) -> int:
+    if args.action == "import":
+        return _feeds_import(config, args)
+    if args.action == "discover":
+        return asyncio.run(_feeds_discover(config, args.url))
     from monitor.store import Store
 
     store = Store(config.state)
     try:
-        states = store.feed_states()
+        states = {s.url: s for s in store.feed_states()}
     finally:
         store.close()
+    if args.action == "export":
+        from monitor.opml import write_opml
+
+        # A moved feed is exported at the address it moved to.
+        moved = {url: s.fetch_url for url, s in states.items()}
+        print(write_opml([(f.name, moved.get(f.url, f.url)) for f in config.feeds]), end="")
+        return 0
     now = time.time()
-    configured = {f.url for f in config.feeds}
-    print(f"{'STATUS':9} {'NAME':24} {'LAST OK':>10} {'NEXT':>13} {'ITEMS':>6}  LAST ERROR / URL")
-    for s in states:
-        if s.url not in configured:
+    print(
+        f"{'STATUS':11} {'NAME':24} {'LAST OK':>9} {'NEXT':>12} {'EVERY':>5} {'ITEMS':>6}  "
+        "LAST ERROR / URL"
+    )
+    for feed in config.feeds:
+        s = states.get(feed.url)
+        if s is None:  # configured since the last run: nothing polled yet
+            print(f"{'new':11} {feed.name[:24]:24} {'never':>9} {'now':>12}")
             continue
-        detail = s.last_error if s.status != "ok" and s.last_error else s.fetch_url
+        status = _FEED_STATUS.get(s.status, s.status)
+        detail = s.fetch_url if s.status == "ok" or not s.last_error else s.last_error
+        next_poll = "never" if s.status == "disabled" else _ago(s.next_poll_at, now)
         print(
-            f"{s.status:9} {s.name[:24]:24} {_ago(s.last_success_at, now):>10} "
-            f"{_ago(s.next_poll_at, now):>13} {s.items_seen:>6}  {detail}"
+            f"{status:11} {s.name[:24]:24} {_ago(s.last_success_at, now):>9} {next_poll:>12} "
+            f"{_span(s.current_interval):>5} {s.items_seen:>6}  {detail}"
         )
+    return 0
+
+
+def _feeds_import(config: Config, args: argparse.Namespace) -> int:
+    from monitor.opml import import_block, read_opml
+
+    try:
+        data = args.opml.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{args.opml}: cannot read: {exc.strerror or exc}") from None
+    subscriptions = read_opml(data, source=str(args.opml))
+    text, count = import_block(
+        subscriptions,
+        configured_urls=[f.url for f in config.feeds],
+        taken_names=[f.name for f in config.feeds],
+        interval=args.interval,
+    )
+    if args.output is not None and count:
+        args.output.write_text(text, encoding="utf-8")
+    elif count:
+        print(text, end="")
+    where = f" to {args.output}: add it to the config's include list" if args.output else ""
+    print(
+        f"{count} new feed(s) of {len(subscriptions)} in {args.opml}{where}"
+        f"{'' if count else ' (all already configured)'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _feeds_discover(config: Config, url: str) -> int:
+    from monitor.app import make_fetcher
+    from monitor.discover import discover
+
+    async with make_fetcher(config) as fetcher:
+        try:
+            found = await discover(fetcher, url)
+        except FeedParseError as exc:
+            raise ConfigError(str(exc)) from None
+    for feed in found:
+        print(f"{feed.kind:6} {feed.url}  {feed.title}".rstrip())
+    if not found:
+        print(f"no feeds found on {url}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from monitor.models import Item
 from monitor.store import FeedSpec, FeedUpdate, NewAlert, Store
+from monitor.store.schema import SCHEMA_VERSION
 
 T0 = 1_750_000_000.0
 
@@ -57,10 +58,10 @@ def ok_update(now: float = T0) -> FeedUpdate:
 
 def test_migration_records_version_and_is_idempotent(store_url: str) -> None:
     first = Store(store_url)
-    assert first.schema_version() == 1
+    assert first.schema_version() == SCHEMA_VERSION
     first.close()
     again = Store(store_url)
-    assert again.schema_version() == 1
+    assert again.schema_version() == SCHEMA_VERSION
     again.close()
 
 

@@ -33,6 +33,7 @@ from monitor import __version__, log
 from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings
 from monitor.deliver.breaker import CircuitBreaker
 from monitor.deliver.formats import render
+from monitor.deliver.leases import is_dead_local_owner
 from monitor.deliver.retry import DEFAULT_SCHEDULE, classify, next_delay, parse_retry_after
 from monitor.deliver.sign import signature_headers
 from monitor.errors import DeliveryError
@@ -135,6 +136,7 @@ class Sender:
         self._limits: dict[str, tuple[int, asyncio.Semaphore]] = {}  # (size, semaphore)
         self._busy: set[str] = set()  # webhooks with a lane running
         self._gone: set[str] = set()  # webhooks that answered 410 during their current lane
+        self._recovered = False  # dead local instances' leases taken back (first round)
         self.reconfigure(config)
 
     def reconfigure(self, config: Config) -> None:
@@ -160,12 +162,21 @@ class Sender:
 
         Safe to call while an earlier round still runs: webhooks busy in it are skipped.
         """
+        if not self._recovered:
+            await asyncio.to_thread(self._recover)
+            self._recovered = True
         due = await asyncio.to_thread(self.store.due_webhooks, self.clock())
         known = {*self._hooks, CONSOLE_WEBHOOK}
         names = sorted(name for name in due & known if name not in self._busy)
         lanes = await asyncio.gather(*(self._lane(name) for name in names))
         await self._recorder.flush()
         return [outcome for lane in lanes for outcome in lane]
+
+    def _recover(self) -> None:
+        for owner in self.store.lease_owners():
+            if is_dead_local_owner(owner, self.owner):
+                logger.info("taking back the leases of a dead instance", owner=owner)
+                self.store.release_leases(owner)
 
     def _batch_size(self, hook: WebhookSettings) -> int:
         # A circuit that is not closed lets one probe through: claim one, not a batch.

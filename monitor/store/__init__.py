@@ -3,6 +3,7 @@
 from monitor.store.records import (
     DeliveryJob,
     DeliveryRecord,
+    DeliveryResult,
     FeedSpec,
     FeedState,
     FeedUpdate,
@@ -14,6 +15,7 @@ from monitor.store.store import Store
 __all__ = [
     "DeliveryJob",
     "DeliveryRecord",
+    "DeliveryResult",
     "FeedSpec",
     "FeedState",
     "FeedUpdate",

@@ -36,6 +36,9 @@ class FeedState:
     items_seen: int
     redirect_target: str | None
     redirect_count: int
+    current_interval: float  # the adaptive interval now in force (``interval`` is configured)
+    item_rate: float | None  # estimated new items per second; None until a second success
+    possible_gaps: int  # polls where every item was new
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +48,11 @@ class FeedUpdate:
     status: str
     polled_at: float
     next_poll_at: float
-    interval: float
+    interval: float  # the adaptive interval now in force
     error_count: int
     success: bool
+    item_rate: float | None = None
+    possible_gap: bool = False
     etag: str | None = None
     last_modified: str | None = None
     fetch_url: str | None = None
@@ -85,6 +90,19 @@ class DeliveryJob:
     payload: dict[str, Any]
     alert_created_at: float
     published: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryResult:
+    """What one attempt changes on its delivery row (``record_deliveries``)."""
+
+    delivery_id: int
+    state: str  # pending, failed, delivered, dead
+    attempts: int
+    next_attempt_at: float | None
+    last_error: str | None
+    last_status: int | None
+    delivered_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

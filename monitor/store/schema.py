@@ -2,11 +2,13 @@
 
 ``MIGRATIONS[i]`` upgrades schema version ``i`` to ``i + 1``; the store records its version in
 ``schema_version`` and applies what is missing at start-up, in one transaction each.
+Migrations are frozen once released (v1 is ``schema_v1``): only append new ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -21,6 +23,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.schema import CreateColumn
+
+from monitor.store import schema_v1
 
 metadata = MetaData()
 
@@ -52,6 +57,11 @@ feeds = Table(
     Column("redirect_count", Integer, nullable=False, default=0),
     Column("lease_owner", Text),
     Column("lease_until", Float),
+    # v2, adaptive polling: the interval now in force (NULL: the configured one), the
+    # estimated rate of new items per second, and polls where every item was new.
+    Column("current_interval", Float),
+    Column("item_rate", Float),
+    Column("possible_gaps", Integer, nullable=False, server_default="0"),
 )
 Index("ix_feeds_due", feeds.c.active, feeds.c.next_poll_at)
 
@@ -117,9 +127,22 @@ webhook_state = Table(
 )
 
 
-def _create_v1(conn: Connection) -> None:
-    metadata.create_all(conn)
+def _add_columns(conn: Connection, table: str, *columns: Column[Any]) -> None:
+    for column in columns:
+        ddl = CreateColumn(column).compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {ddl}")
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_create_v1,)
+def _adaptive_polling_v2(conn: Connection) -> None:
+    # Columns spelled out here, not taken from ``feeds``: a migration stays as it shipped.
+    _add_columns(
+        conn,
+        "feeds",
+        Column("current_interval", Float),
+        Column("item_rate", Float),
+        Column("possible_gaps", Integer, nullable=False, server_default="0"),
+    )
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (schema_v1.create, _adaptive_polling_v2)
 SCHEMA_VERSION = len(MIGRATIONS)

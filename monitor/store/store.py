@@ -574,6 +574,15 @@ class Store:
                 .values(lease_owner=None, lease_until=None)
             )
 
+    def lease_owners(self) -> set[str]:
+        """Who holds a feed or delivery lease now (for crash recovery)."""
+        with self.engine.connect() as conn:
+            owners: set[str] = set()
+            for table in (feeds, deliveries):
+                query = select(table.c.lease_owner).where(table.c.lease_owner.is_not(None))
+                owners.update(conn.execute(query.distinct()).scalars())
+            return owners
+
     def release_leases(self, owner: str) -> None:
         """Give back every feed and delivery this instance holds (graceful shutdown)."""
         with self._begin() as conn:

@@ -158,7 +158,7 @@ def test_a_broken_feed_fails_alone(tmp_path: Path, feed_server: FeedServer) -> N
         assert "1 ok, 0 not modified, 2 failed" in summary(result)
         assert len(receiver.received) == 2
         feeds = run_monitor("feeds", "-c", str(config), cwd=tmp_path).stdout
-        assert "backoff" in feeds
+        assert "backing off" in feeds
         assert "404" in feeds
     finally:
         receiver.close()

@@ -1,0 +1,120 @@
+"""Schema version 1, frozen: the tables exactly as the first release created them.
+
+Never edit this file. Migration 1 creates these tables, so an old database and a new one
+reach the current schema by the same later steps (``schema.MIGRATIONS``); the live table
+definitions are in ``schema.py``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, nullable=False),
+)
+
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("url", Text, primary_key=True),  # the configured URL: the feed's identity
+    Column("name", Text, nullable=False),
+    Column("fetch_url", Text, nullable=False),  # differs after permanent redirects
+    Column("active", Integer, nullable=False, default=1),  # 0 once removed from the config
+    Column("status", String(16), nullable=False, default="new"),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("interval", Float, nullable=False),
+    Column("next_poll_at", Float, nullable=False),
+    Column("last_polled_at", Float),
+    Column("last_success_at", Float),
+    Column("last_error", Text),
+    Column("last_error_kind", String(32)),
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("items_seen", Integer, nullable=False, default=0),
+    Column("redirect_target", Text),
+    Column("redirect_count", Integer, nullable=False, default=0),
+    Column("lease_owner", Text),
+    Column("lease_until", Float),
+)
+Index("ix_feeds_due", feeds.c.active, feeds.c.next_poll_at)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feed_url", Text, nullable=False),
+    Column("item_key", Text, nullable=False),
+    Column("story_key", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("link", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("published", Float),
+    Column("authors", Text, nullable=False),  # JSON list
+    Column("categories", Text, nullable=False),  # JSON list
+    Column("lang", Text, nullable=False),
+    Column("feed_name", Text, nullable=False),
+    Column("first_seen_at", Float, nullable=False),
+    UniqueConstraint("feed_url", "item_key", name="uq_items_feed_key"),
+)
+Index("ix_items_seen", items.c.first_seen_at)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the webhook-id
+    Column("rule", Text, nullable=False),
+    Column("story_key", Text, nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON, fixed at creation: replays send the same
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("rule", "story_key", name="uq_alerts_rule_story"),
+)
+Index("ix_alerts_created", alerts.c.created_at)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", String(64), ForeignKey("alerts.id"), nullable=False),
+    Column("webhook", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, failed, delivered, dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float),
+    Column("last_error", Text),
+    Column("last_status", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Column("lease_owner", Text),
+    Column("lease_until", Float),
+    UniqueConstraint("alert_id", "webhook", name="uq_deliveries_alert_webhook"),
+)
+Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
+
+webhook_state = Table(
+    "webhook_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("disabled_reason", Text),
+    Column("disabled_at", Float),
+)
+
+
+def create(conn: Connection) -> None:
+    metadata.create_all(conn)
