@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TextIO
@@ -22,6 +24,8 @@ from monitor.query import RuleSet, compile_rules
 from monitor.runner import Poller, PollOutcome, feed_specs
 from monitor.store import Store
 
+# Fewer feeds than this are parsed faster in-process than a worker pool starts.
+PARSE_POOL_MIN_FEEDS = 50
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor)"
 
 
@@ -46,6 +50,18 @@ def make_fetcher(config: Config) -> Fetcher:
         per_host=net.per_host,
         per_host_gap=net.per_host_gap,
     )
+
+
+def make_parse_pool(config: Config) -> ProcessPoolExecutor | None:
+    """Worker processes for parsing (CPU-bound pure Python), one per core, when it pays.
+
+    Starting them costs ~0.5 s of CPU; bench/poll.py shows where that is won back.
+    "spawn": a fork of a process with threads may inherit a held lock.
+    """
+    workers = os.cpu_count() or 1
+    if workers < 2 or len(config.feeds) < PARSE_POOL_MIN_FEEDS:
+        return None
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 @dataclass
@@ -94,11 +110,14 @@ async def open_app(config: Config, *, console: TextIO | None = None) -> AsyncIte
         await asyncio.to_thread(store.sync_feeds, feed_specs(config), time.time())
         fetcher = make_fetcher(config)
         sender = Sender(config, store, owner=owner, console=console)
+        parse_pool = make_parse_pool(config)
         try:
-            poller = Poller(config, store, fetcher, rules, owner=owner)
+            poller = Poller(config, store, fetcher, rules, owner=owner, parse_executor=parse_pool)
             yield App(config=config, store=store, poller=poller, sender=sender, owner=owner)
         finally:
             await sender.aclose()
             await fetcher.aclose()
+            if parse_pool is not None:
+                parse_pool.shutdown(wait=False, cancel_futures=True)
     finally:
         store.close()

@@ -336,6 +336,7 @@ def _status(config: Config) -> int:
         outbox = store.delivery_counts()
         disabled = store.disabled_webhooks()
         next_due = store.next_feed_due()
+        members = store.instances(time.time())
     finally:
         store.close()
     by_status: dict[str, int] = {}
@@ -351,6 +352,11 @@ def _status(config: Config) -> int:
     )
     for name, reason in disabled.items():
         print(f"webhook {name} is disabled: {reason}")
+    for inst in members:
+        print(
+            f"instance: {inst.id} (v{inst.version}), heartbeat {_ago(inst.heartbeat_at, now)}, "
+            f"holds {inst.feeds_held} feed(s), {inst.deliveries_held} deliver(ies)"
+        )
     return 0
 
 

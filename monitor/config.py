@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from monitor.errors import ConfigError, DeliveryError, QuerySyntaxError
@@ -127,7 +128,9 @@ class RuleSettings(_Settings):
 
 class WebhookSettings(_Settings):
     name: Annotated[str, Field(pattern=_NAME)]
-    url: HttpUrlText
+    # Exactly one target: an HTTP endpoint (signed), or an Apprise URL (deliver.apprise_target).
+    url: HttpUrlText | None = None
+    apprise: str | None = None
     secret: str | tuple[str, ...] | None = None
     format: Literal["json", "cloudevents", "slack", "discord", "teams"] = "json"
     timeout: Seconds = 15.0
@@ -136,6 +139,14 @@ class WebhookSettings(_Settings):
     failure_threshold: int = Field(default=5, ge=1)
     # How long the circuit stays open before one probe; doubles per failed probe (max 10m).
     breaker_cooldown: Seconds = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> WebhookSettings:
+        if (self.url is None) == (self.apprise is None):
+            raise ValueError("give exactly one of url and apprise")
+        if self.apprise is not None and self.secret is not None:
+            raise ValueError("secret: Apprise targets are not signed; remove it")
+        return self
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -156,6 +167,13 @@ class ServerSettings(_Settings):
         return value
 
 
+class ClusterSettings(_Settings):
+    """Sharing one PostgreSQL store between instances (also used, harmlessly, on SQLite)."""
+
+    lease: Seconds = 120.0  # how long a claimed feed stays one instance's; > network.deadline
+    heartbeat: Seconds = 10.0  # how often an instance says it is alive
+
+
 class RetentionSettings(_Settings):
     """How long the store keeps things. Keys outlive text so a re-published item stays seen."""
 
@@ -169,6 +187,7 @@ class Config(_Settings):
     network: NetworkSettings = NetworkSettings()
     server: ServerSettings = ServerSettings()
     retention: RetentionSettings = RetentionSettings()
+    cluster: ClusterSettings = ClusterSettings()
     feeds: tuple[FeedSettings, ...]
     rules: tuple[RuleSettings, ...] = ()
     webhooks: tuple[WebhookSettings, ...] = ()
@@ -332,6 +351,7 @@ def _duplicate(names: list[str]) -> int | None:
 
 
 def _check_semantics(config: Config, merged: _Merged) -> None:
+    from monitor.deliver.apprise_target import apprise_host
     from monitor.deliver.sign import validate_secret
     from monitor.query import parse_query
 
@@ -353,6 +373,12 @@ def _check_semantics(config: Config, merged: _Merged) -> None:
     if CONSOLE_WEBHOOK in {w.name for w in config.webhooks}:
         i = [w.name for w in config.webhooks].index(CONSOLE_WEBHOOK)
         raise fail(("webhooks", i, "name"), f"{CONSOLE_WEBHOOK!r} is reserved for console output")
+    if config.cluster.lease < config.network.deadline + 5:
+        raise fail(
+            ("cluster", "lease"),
+            f"must exceed network.deadline ({config.network.deadline:g}s) by at least 5s, "
+            "or a slow fetch could outlive its lease and be polled twice",
+        )
     for i, feed in enumerate(config.feeds):
         if feed.min_interval > feed.max_interval:
             raise fail(("feeds", i, "min_interval"), "min_interval is larger than max_interval")
@@ -370,6 +396,9 @@ def _check_semantics(config: Config, merged: _Merged) -> None:
                 listed = ", ".join(sorted(known)) or "none are configured"
                 raise fail(("rules", i, "webhooks", j), f"unknown webhook {name!r} ({listed})")
     for i, hook in enumerate(config.webhooks):
+        if hook.apprise is not None and apprise_host(hook.apprise) is None:
+            scheme = hook.apprise.split("://", 1)[0]
+            raise fail(("webhooks", i, "apprise"), f"not an Apprise URL it knows ({scheme}://...)")
         for secret in hook.secrets:
             try:
                 validate_secret(secret)

@@ -19,9 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_SUBMITTED,
+    JobEvent,
+)
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor import log, metrics
+from monitor import __version__, log, metrics
 from monitor.app import App, compile_config_rules, open_app
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError
@@ -35,6 +41,8 @@ TICK = 1.0
 SHUTDOWN_GRACE = 8.0  # of the 10 s an orchestrator gives before SIGKILL
 RELOAD_CHECK = 2.0
 STATUS_EVERY = 10.0
+_JOB_STARTS = EVENT_JOB_SUBMITTED
+_JOB_ENDS = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
 
 
 def _mtimes(paths: tuple[Path, ...]) -> dict[Path, float]:
@@ -52,7 +60,12 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.stopping = asyncio.Event()
         self.polls: set[asyncio.Task[PollOutcome]] = set()
-        self.delivery_round: asyncio.Task[None] | None = None
+        self.backlog = False  # the last claim was full: more feeds are due
+        # Delivery rounds run beside each other: a round skips webhooks whose lane is still
+        # busy in an earlier one, so a slow consumer's batch never delays a healthy one.
+        self.rounds: set[asyncio.Task[None]] = set()
+        self.running_jobs = 0  # scheduler jobs running now (shutdown waits for them)
+        self.jobs_idle = asyncio.Event()
         self.mtimes = _mtimes(app.config.sources)
         self.started = time.time()
         self.totals = {"polls": 0, "poll_errors": 0, "alerts": 0, "delivered": 0}
@@ -70,6 +83,9 @@ class Daemon:
             lease=self.app.poller.lease,
             limit=capacity,
         )
+        # A full claim means more feeds are due: claim again as soon as room frees up,
+        # not a whole tick later, so throughput is bounded by work, not by the tick.
+        self.backlog = len(states) == capacity
         for state in states:
             task = asyncio.create_task(self._poll(state))
             self.polls.add(task)
@@ -83,6 +99,11 @@ class Daemon:
         self.totals["alerts"] += len(outcome.alerts)
         if outcome.alerts:
             self.wake_delivery()
+        if self.backlog and len(self.polls) <= self.app.config.network.concurrency:
+            self.backlog = False
+            job = self.scheduler.get_job("poll")
+            if job is not None and not self.stopping.is_set():
+                job.modify(next_run_time=datetime.now(self.scheduler.timezone))
         return outcome
 
     def wake_delivery(self) -> None:
@@ -91,10 +112,18 @@ class Daemon:
             job.modify(next_run_time=datetime.now(self.scheduler.timezone))
 
     async def deliver_tick(self) -> None:
-        if self.stopping.is_set() or (self.delivery_round and not self.delivery_round.done()):
+        """Start a round and return: the tick never waits, so a wake is never skipped."""
+        if self.stopping.is_set():
             return
-        self.delivery_round = asyncio.create_task(self._deliver_round())
-        await asyncio.shield(self.delivery_round)
+        task = asyncio.create_task(self._deliver_round())
+        self.rounds.add(task)
+        task.add_done_callback(self._round_done)
+
+    def _round_done(self, task: asyncio.Task[None]) -> None:
+        self.rounds.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            logger.error("delivery round failed", error=f"{error.__class__.__name__}: {error}")
 
     async def _deliver_round(self) -> None:
         for outcome in await self.app.sender.deliver_due():
@@ -107,6 +136,16 @@ class Daemon:
             if feed.active:
                 statuses[feed.status] = statuses.get(feed.status, 0) + 1
         metrics.set_states(outbox, statuses)
+
+    async def heartbeat(self) -> None:
+        cluster = self.app.config.cluster
+        await asyncio.to_thread(
+            self.app.store.heartbeat,
+            self.app.owner,
+            __version__,
+            time.time(),
+            forget_after=max(cluster.lease, cluster.heartbeat * 10),
+        )
 
     async def show_status(self) -> None:
         """On a terminal, a compact line every few seconds instead of a silent wait."""
@@ -174,6 +213,7 @@ class Daemon:
             "uptime": round(time.time() - self.started),
             "feeds": len(self.app.config.feeds),
             "polls_in_flight": len(self.polls),
+            "store_queries": self.app.store.queries,
             **self.totals,
         }
         return 200, "application/json", json.dumps(body).encode() + b"\n"
@@ -210,8 +250,17 @@ class Daemon:
         self.scheduler.add_job(
             self.prune, "interval", hours=1, id="prune", next_run_time=now, **every
         )
+        self.scheduler.add_job(
+            self.heartbeat,
+            "interval",
+            seconds=self.app.config.cluster.heartbeat,
+            id="heartbeat",
+            next_run_time=now,
+            **every,
+        )
         if sys.stderr.isatty():
             self.scheduler.add_job(self.show_status, "interval", seconds=STATUS_EVERY, **every)
+        self.scheduler.add_listener(self._count_jobs, _JOB_STARTS | _JOB_ENDS)
         self.scheduler.start()
         logger.info(
             "started",
@@ -225,20 +274,33 @@ class Daemon:
         finally:
             await self.shutdown(server)
 
+    def _count_jobs(self, event: JobEvent) -> None:
+        self.running_jobs += 1 if event.code & _JOB_STARTS else -1
+        if self.running_jobs:
+            self.jobs_idle.clear()
+        else:
+            self.jobs_idle.set()
+
     async def shutdown(self, server: asyncio.Server) -> None:
         logger.info("stopping")
         self.stopping.set()
+        self.app.sender.stop()
+        # APScheduler's shutdown cancels running jobs and logs each as a crash: stop new
+        # runs, let the running ones (all short: delivery rounds run outside the jobs) end.
+        self.scheduler.pause()
+        if self.running_jobs:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.jobs_idle.wait(), SHUTDOWN_GRACE)
         self.scheduler.shutdown(wait=False)
         for task in self.polls:
             task.cancel()
         await asyncio.gather(*self.polls, return_exceptions=True)
-        if self.delivery_round and not self.delivery_round.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(self.delivery_round), SHUTDOWN_GRACE)
-            except TimeoutError:
-                self.delivery_round.cancel()
-                await asyncio.gather(self.delivery_round, return_exceptions=True)
-        await asyncio.to_thread(self.app.store.release_leases, self.app.owner)
+        if self.rounds:
+            _done, late = await asyncio.wait(self.rounds, timeout=SHUTDOWN_GRACE)
+            for unfinished in late:
+                unfinished.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.to_thread(self.app.store.leave, self.app.owner)
         server.close()
         await server.wait_closed()
         logger.info("stopped")

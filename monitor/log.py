@@ -42,6 +42,8 @@ def configure(level: str = "info", *, json_output: bool | None = None) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    # APScheduler reports every skipped overlapping tick; overlap is by design here.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 def get(name: str) -> Any:

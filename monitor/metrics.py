@@ -14,7 +14,9 @@ _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600
 _LAG_BUCKETS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
 
 polls = Counter(
-    "monitor_polls", "Feed polls by result (ok, not_modified or the error kind).", ["result"],
+    "monitor_polls",
+    "Feed polls by result (ok, not_modified or the error kind).",
+    ["result"],
     registry=REGISTRY,
 )
 fetch_duration = Histogram(
@@ -29,19 +31,27 @@ feed_gaps = Counter(
 )
 alerts = Counter("monitor_alerts", "Alerts created, by rule.", ["rule"], registry=REGISTRY)
 deliveries = Counter(
-    "monitor_deliveries", "Delivery attempts by webhook and result.", ["webhook", "result"],
+    "monitor_deliveries",
+    "Delivery attempts by webhook and result.",
+    ["webhook", "result"],
     registry=REGISTRY,
 )
 delivery_latency = Histogram(
-    "monitor_delivery_latency_seconds", "Alert created to 2xx from the consumer.",
-    buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+    "monitor_delivery_latency_seconds",
+    "Alert created to 2xx from the consumer.",
+    buckets=_LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 publish_lag = Histogram(
-    "monitor_publish_to_alert_seconds", "Item published to alert delivered.",
-    buckets=_LAG_BUCKETS, registry=REGISTRY,
+    "monitor_publish_to_alert_seconds",
+    "Item published to alert delivered.",
+    buckets=_LAG_BUCKETS,
+    registry=REGISTRY,
 )
 outbox = Gauge(
-    "monitor_outbox_deliveries", "Deliveries in the outbox by state.", ["state"],
+    "monitor_outbox_deliveries",
+    "Deliveries in the outbox by state.",
+    ["state"],
     registry=REGISTRY,
 )
 feeds = Gauge("monitor_feeds", "Configured feeds by status.", ["status"], registry=REGISTRY)

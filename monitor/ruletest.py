@@ -62,7 +62,10 @@ class ExampleFailure:
 def check_examples(config: Config, rules: RuleSet) -> list[ExampleFailure]:
     failures: list[ExampleFailure] = []
     for rule in config.rules:
-        for expected, examples in (("match", rule.examples.match), ("no_match", rule.examples.no_match)):
+        for expected, examples in (
+            ("match", rule.examples.match),
+            ("no_match", rule.examples.no_match),
+        ):
             for index, example in enumerate(examples):
                 matched = any(m.rule == rule.name for m in rules.match(example_item(example)))
                 if matched != (expected == "match"):
@@ -101,7 +104,9 @@ class RuleScore:
         return self.true_positives / wanted if wanted else 1.0
 
 
-def evaluate(rules: RuleSet, labeled: Iterable[LabeledItem], names: Sequence[str]) -> list[RuleScore]:
+def evaluate(
+    rules: RuleSet, labeled: Iterable[LabeledItem], names: Sequence[str]
+) -> list[RuleScore]:
     scores = {name: RuleScore(name) for name in names}
     for entry in labeled:
         matched = {m.rule for m in rules.match(entry.item)}
@@ -144,7 +149,9 @@ def read_labels(path: Path) -> list[LabeledItem]:
             raise ConfigError(f"{path}:{number}: each line needs an object with a labels object")
         for rule, label in record["labels"].items():
             if label not in (True, False, "any"):
-                raise ConfigError(f"{path}:{number}: label for {rule!r} must be true, false or \"any\"")
+                raise ConfigError(
+                    f'{path}:{number}: label for {rule!r} must be true, false or "any"'
+                )
         key = str(record.get("id", number))
         item = make_item(
             title=str(record.get("title", "")),

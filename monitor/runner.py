@@ -32,7 +32,7 @@ from monitor.identity import alert_id, identify
 from monitor.models import Alert, Item, ParsedFeed
 from monitor.parse import parse_feed
 from monitor.query import RuleSet
-from monitor.schedule import Timing, after_failure, after_success
+from monitor.schedule import Adaptation, Timing, adapt, after_failure, after_success
 from monitor.store import FeedSpec, FeedState, FeedUpdate, NewAlert, Store
 
 logger = log.get("monitor.poll")
@@ -94,8 +94,8 @@ class Poller:
 
     @property
     def lease(self) -> float:
-        """How long a claimed feed stays ours: the whole fetch deadline plus parsing room."""
-        return self.config.network.deadline + 60.0
+        """How long a claimed feed stays ours (config checks it outlasts a fetch's deadline)."""
+        return self.config.cluster.lease
 
     async def poll_claimed(self, states: Sequence[FeedState]) -> list[PollOutcome]:
         return list(await asyncio.gather(*(self.poll(state) for state in states)))
@@ -141,7 +141,9 @@ class Poller:
     def _timing(self, feed: FeedSettings) -> Timing:
         return Timing(feed.interval, feed.min_interval, feed.max_interval)
 
-    def _redirect(self, state: FeedState, result: FetchResult) -> tuple[str | None, int, str | None]:
+    def _redirect(
+        self, state: FeedState, result: FetchResult
+    ) -> tuple[str | None, int, str | None]:
         """(redirect_target, redirect_count, new fetch_url) after this response."""
         target = result.permanent_redirect
         if not target:
@@ -167,15 +169,31 @@ class Poller:
         new_alerts = self._match(new_items, now)
         target, count, moved_to = self._redirect(state, result)
         ttl = float(parsed.ttl_seconds) if parsed and parsed.ttl_seconds else None
+        # The first poll of a feed sees everything as new; that is no gap.
+        possible_gap = (
+            state.last_success_at is not None and len(items) > 1 and len(new_items) == len(items)
+        )
+        timing = self._timing(feed)
+        adapted = adapt(
+            timing,
+            Adaptation(state.current_interval, state.item_rate),
+            new_items=len(new_items),
+            since_last_success=None
+            if state.last_success_at is None
+            else now - state.last_success_at,
+            possible_gap=possible_gap,
+        )
         update = FeedUpdate(
             status="ok",
             polled_at=now,
             next_poll_at=after_success(
-                now, self._timing(feed), self.rng, max_age=result.max_age, ttl=ttl
+                now, adapted.interval, timing, self.rng, max_age=result.max_age, ttl=ttl
             ),
-            interval=feed.interval,
+            interval=adapted.interval,
             error_count=0,
             success=True,
+            item_rate=adapted.item_rate,
+            possible_gap=possible_gap,
             etag=result.etag if result.outcome == "ok" else state.etag,
             last_modified=result.last_modified if result.outcome == "ok" else state.last_modified,
             fetch_url=moved_to,
@@ -195,9 +213,7 @@ class Poller:
             new_items=commit.new_items,
             alerts=commit.alert_ids,
             alert_rules=tuple(a.rule for a in created),
-            # The first poll of a feed sees everything as new; that is no gap.
-            possible_gap=state.last_success_at is not None and len(items) > 1
-            and commit.new_items == len(items),
+            possible_gap=possible_gap,
             elapsed=result.elapsed,
             bytes_read=result.bytes_read,
         )
@@ -212,11 +228,17 @@ class Poller:
             status=status,
             polled_at=now,
             next_poll_at=after_failure(
-                now, self._timing(feed), errors, self.rng, retry_after=result.retry_after
+                now,
+                state.current_interval,
+                self._timing(feed),
+                errors,
+                self.rng,
+                retry_after=result.retry_after,
             ),
-            interval=feed.interval,
+            interval=state.current_interval,
             error_count=errors,
             success=False,
+            item_rate=state.item_rate,
             last_error=result.error,
             last_error_kind=kind,
             redirect_target=state.redirect_target,

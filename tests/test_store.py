@@ -229,3 +229,23 @@ def test_items_since_round_trips_items(store: Store) -> None:
     store.record_poll(url, ok_update(), [item], [], T0)
     assert store.items_since(T0 - 1) == [item]
     assert store.items_since(T0 + 1) == []
+
+
+def test_instances_heartbeat_hold_leases_and_leave(store: Store) -> None:
+    store.sync_feeds(
+        [FeedSpec("http://a.test/feed", "a", 600), FeedSpec("http://b.test/f", "b", 600)], T0
+    )
+    store.heartbeat("one", "0.1.0", T0, forget_after=60)
+    store.heartbeat("two", "0.1.0", T0 + 1, forget_after=60)
+    store.claim_due_feeds(T0 + 1, owner="one", lease=30, limit=1)
+    store.heartbeat("one", "0.1.0", T0 + 2, forget_after=60)
+    held = {i.id: (i.feeds_held, i.heartbeat_at, i.started_at) for i in store.instances(T0 + 3)}
+    assert held == {"one": (1, T0 + 2, T0), "two": (0, T0 + 1, T0 + 1)}
+    # An expired lease is held by no one.
+    assert {i.id: i.feeds_held for i in store.instances(T0 + 40)} == {"one": 0, "two": 0}
+    store.leave("one")
+    assert [i.id for i in store.instances(T0 + 3)] == ["two"]
+    assert store.claim_due_feeds(T0 + 3, owner="two", lease=30, limit=5)
+    # An instance silent for longer than forget_after is dropped by the next heartbeat.
+    store.heartbeat("three", "0.1.0", T0 + 100, forget_after=60)
+    assert [i.id for i in store.instances(T0 + 100)] == ["three"]

@@ -31,10 +31,17 @@ import httpx
 
 from monitor import __version__, log
 from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings
+from monitor.deliver.apprise_target import notify_async
 from monitor.deliver.breaker import CircuitBreaker
 from monitor.deliver.formats import render
 from monitor.deliver.leases import is_dead_local_owner
-from monitor.deliver.retry import DEFAULT_SCHEDULE, classify, next_delay, parse_retry_after
+from monitor.deliver.retry import (
+    DEFAULT_SCHEDULE,
+    Verdict,
+    classify,
+    next_delay,
+    parse_retry_after,
+)
 from monitor.deliver.sign import signature_headers
 from monitor.errors import DeliveryError
 from monitor.netguard import NetworkPolicy, guarded_transport
@@ -120,13 +127,11 @@ class Sender:
         self.clock = clock
         self.rng = rng or random.Random()
         self.console = console or sys.stdout
+        self._policy = NetworkPolicy(
+            allow_private=config.network.allow_private, allow_cidrs=config.network.allow_cidrs
+        )
         self._client = httpx.AsyncClient(
-            transport=guarded_transport(
-                NetworkPolicy(
-                    allow_private=config.network.allow_private,
-                    allow_cidrs=config.network.allow_cidrs,
-                )
-            ),
+            transport=guarded_transport(self._policy),
             follow_redirects=False,  # a 3xx is a failure: consumers must give the real URL
             headers={"user-agent": f"news-monitor/{__version__}"},
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
@@ -135,6 +140,7 @@ class Sender:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limits: dict[str, tuple[int, asyncio.Semaphore]] = {}  # (size, semaphore)
         self._busy: set[str] = set()  # webhooks with a lane running
+        self._stopping = False  # shutting down: no new send starts, no new batch is claimed
         self._gone: set[str] = set()  # webhooks that answered 410 during their current lane
         self._recovered = False  # dead local instances' leases taken back (first round)
         self.reconfigure(config)
@@ -154,6 +160,10 @@ class Sender:
             if limit is None or limit[0] != hook.concurrency:
                 self._limits[hook.name] = (hook.concurrency, asyncio.Semaphore(hook.concurrency))
 
+    def stop(self) -> None:
+        """Shutdown begins: sends in flight finish, the rest of each batch is given back."""
+        self._stopping = True
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -168,6 +178,9 @@ class Sender:
         due = await asyncio.to_thread(self.store.due_webhooks, self.clock())
         known = {*self._hooks, CONSOLE_WEBHOOK}
         names = sorted(name for name in due & known if name not in self._busy)
+        # Busy from now, not from when each lane's task first runs: a concurrent round
+        # must not start a second lane for the same webhook in between.
+        self._busy.update(names)
         lanes = await asyncio.gather(*(self._lane(name) for name in names))
         await self._recorder.flush()
         return [outcome for lane in lanes for outcome in lane]
@@ -190,17 +203,23 @@ class Sender:
         return math.ceil(count / hook.concurrency) * hook.timeout + LEASE_MARGIN
 
     async def _lane(self, name: str) -> list[DeliveryOutcome]:
-        self._busy.add(name)
         try:
             if name == CONSOLE_WEBHOOK:
                 jobs = await self._claim(name, CONSOLE_BATCH, LEASE_MARGIN)
                 return [self._to_console(job) for job in jobs]
-            hook = self._hooks[name]
-            size = self._batch_size(hook)
-            jobs = await self._claim(name, size, self._lease(hook, size))
-            self._gone.discard(name)  # claimed again: it is enabled again
-            # Oldest first: tasks start in order and the semaphore wakes waiters in order.
-            return list(await asyncio.gather(*(self._send_one(hook, job) for job in jobs)))
+            outcomes: list[DeliveryOutcome] = []
+            # A full batch may leave more due: keep going while the consumer keeps up, so a
+            # backlog drains at the consumer's pace, not one batch per tick.
+            while (hook := self._hooks.get(name)) is not None and not self._stopping:
+                size = self._batch_size(hook)
+                jobs = await self._claim(name, size, self._lease(hook, size))
+                self._gone.discard(name)  # claimed again: it is enabled again
+                # Oldest first: tasks start in order and the semaphore wakes waiters in order.
+                batch = await asyncio.gather(*(self._send_one(hook, job) for job in jobs))
+                outcomes += batch
+                if len(jobs) < size or any(o.result != "delivered" for o in batch):
+                    break
+            return outcomes
         finally:
             self._busy.discard(name)
 
@@ -222,11 +241,16 @@ class Sender:
     async def _send_one(self, hook: WebhookSettings, job: DeliveryJob) -> DeliveryOutcome:
         breaker = self._breakers[hook.name]
         async with self._limits[hook.name][1]:
-            if hook.name in self._gone or not breaker.allow(time.monotonic()):
+            if self._stopping or hook.name in self._gone or not breaker.allow(time.monotonic()):
                 self._recorder.release(job.delivery_id)
                 return DeliveryOutcome(job.delivery_id, job.alert_id, hook.name, "paused")
-            status, error, retry_after = await self._post(hook, job)
-        verdict = classify(status)
+            if hook.apprise is not None:
+                status, retry_after = None, None
+                error = await notify_async(hook.apprise, job.payload, hook.timeout, self._policy)
+                verdict: Verdict = "retry" if error else "delivered"
+            else:
+                status, error, retry_after = await self._post(hook, hook.url or "", job)
+                verdict = classify(status)
         if verdict == "delivered":
             breaker.record_success(time.monotonic())
             return self._finish(job, "delivered", status, None)
@@ -252,7 +276,7 @@ class Sender:
         return self._finish(job, "retry", status, error, delay)
 
     async def _post(
-        self, hook: WebhookSettings, job: DeliveryJob
+        self, hook: WebhookSettings, url: str, job: DeliveryJob
     ) -> tuple[int | None, str | None, float | None]:
         """(status code or None, error text or None, Retry-After seconds or None)."""
         sent_at = datetime.now(UTC)
@@ -267,7 +291,7 @@ class Sender:
         try:
             async with asyncio.timeout(hook.timeout):
                 response = await self._client.post(
-                    hook.url, content=body, headers=headers, timeout=hook.timeout
+                    url, content=body, headers=headers, timeout=hook.timeout
                 )
         except TimeoutError:
             return None, f"timed out after {hook.timeout:g}s", None

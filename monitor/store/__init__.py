@@ -7,6 +7,7 @@ from monitor.store.records import (
     FeedSpec,
     FeedState,
     FeedUpdate,
+    InstanceState,
     NewAlert,
     PollCommit,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "FeedSpec",
     "FeedState",
     "FeedUpdate",
+    "InstanceState",
     "NewAlert",
     "PollCommit",
     "Store",

@@ -122,3 +122,15 @@ class DeliveryRecord:
     delivered_at: float | None
     title: str
     link: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceState:
+    """A running (or recently seen) instance and the work it holds right now."""
+
+    id: str
+    version: str
+    started_at: float
+    heartbeat_at: float
+    feeds_held: int
+    deliveries_held: int

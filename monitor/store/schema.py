@@ -127,6 +127,16 @@ webhook_state = Table(
 )
 
 
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", Text, primary_key=True),  # the lease owner id
+    Column("version", Text, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
+
 def _add_columns(conn: Connection, table: str, *columns: Column[Any]) -> None:
     for column in columns:
         ddl = CreateColumn(column).compile(dialect=conn.dialect)
@@ -144,5 +154,17 @@ def _adaptive_polling_v2(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (schema_v1.create, _adaptive_polling_v2)
+def _instances_v3(conn: Connection) -> None:
+    # Spelled out, not ``instances.create``: a migration stays as it shipped.
+    conn.exec_driver_sql(
+        "CREATE TABLE instances (id TEXT PRIMARY KEY, version TEXT NOT NULL, "
+        "started_at FLOAT NOT NULL, heartbeat_at FLOAT NOT NULL)"
+    )
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
+    schema_v1.create,
+    _adaptive_polling_v2,
+    _instances_v3,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

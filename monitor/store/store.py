@@ -13,8 +13,10 @@ invariants live here:
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -44,10 +46,11 @@ from monitor.store.records import (
     FeedSpec,
     FeedState,
     FeedUpdate,
+    InstanceState,
     NewAlert,
     PollCommit,
 )
-from monitor.store.schema import alerts, deliveries, feeds, items, webhook_state
+from monitor.store.schema import alerts, deliveries, feeds, instances, items, webhook_state
 
 _RETRYABLE = ("pending", "failed")
 
@@ -145,11 +148,22 @@ class Store:
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise StoreError(f"state {url!r}: {exc}") from None
         self.dialect = self.engine.dialect.name
+        # SQLite has one writer at a time and its busy handler polls rather than queues: with
+        # dozens of polls committing at once, a thread can lose every race for longer than
+        # busy_timeout. This process's writers queue on a lock instead.
+        self._writer: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        )
         if self.dialect == "sqlite":
             _sqlite_pragmas(self.engine)
         elif self.dialect != "postgresql":
             raise StoreError(f"state {url!r}: only sqlite:// and postgresql:// are supported")
+        self.queries = 0  # statements sent, for /status and capacity planning
+        event.listen(self.engine, "before_cursor_execute", self._count_query)
         self._migrate()
+
+    def _count_query(self, *_args: Any) -> None:
+        self.queries += 1
 
     def close(self) -> None:
         self.engine.dispose()
@@ -167,11 +181,10 @@ class Store:
             return query.with_for_update(skip_locked=True)
         return query  # SQLite: BEGIN IMMEDIATE already serializes writers
 
-    def _begin(self) -> Any:
-        try:
-            return self.engine.begin()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"state store unreachable: {exc}") from None
+    @contextlib.contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self._writer, self.engine.begin() as conn:
+            yield conn
 
     def _migrate(self) -> None:
         try:
@@ -217,7 +230,8 @@ class Store:
                 row = existing.get(spec.url)
                 if row is None:
                     conn.execute(
-                        feeds.insert().values(
+                        self._insert(feeds)
+                        .values(
                             url=spec.url,
                             name=spec.name,
                             fetch_url=spec.url,
@@ -229,6 +243,8 @@ class Store:
                             items_seen=0,
                             redirect_count=0,
                         )
+                        # Instances starting together all add the same new feeds.
+                        .on_conflict_do_nothing(index_elements=["url"])
                     )
                     continue
                 values: dict[str, Any] = {"name": spec.name, "active": 1}
@@ -239,7 +255,8 @@ class Store:
                     values["interval"] = spec.interval
                     values["current_interval"] = None
                     values["next_poll_at"] = min(row.next_poll_at, now + spec.interval)
-                conn.execute(update(feeds).where(feeds.c.url == spec.url).values(**values))
+                if values != {"name": row.name, "active": row.active}:
+                    conn.execute(update(feeds).where(feeds.c.url == spec.url).values(**values))
             gone = [url for url in existing if url not in wanted]
             if gone:
                 conn.execute(update(feeds).where(feeds.c.url.in_(gone)).values(active=0))
@@ -582,6 +599,43 @@ class Store:
                 query = select(table.c.lease_owner).where(table.c.lease_owner.is_not(None))
                 owners.update(conn.execute(query.distinct()).scalars())
             return owners
+
+    def heartbeat(self, owner: str, version: str, now: float, *, forget_after: float) -> None:
+        """Record that ``owner`` is alive; forget instances silent for ``forget_after``."""
+        with self._begin() as conn:
+            conn.execute(
+                self._insert(instances)
+                .values(id=owner, version=version, started_at=now, heartbeat_at=now)
+                .on_conflict_do_update(index_elements=["id"], set_={"heartbeat_at": now})
+            )
+            conn.execute(instances.delete().where(instances.c.heartbeat_at < now - forget_after))
+
+    def instances(self, now: float) -> list[InstanceState]:
+        """Known instances, each with the feeds and deliveries it holds unexpired leases on."""
+
+        def held(table: Any) -> Any:
+            return (
+                select(func.count())
+                .where(table.c.lease_owner == instances.c.id, table.c.lease_until >= now)
+                .scalar_subquery()
+            )
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    instances, held(feeds).label("feeds"), held(deliveries).label("dels")
+                ).order_by(instances.c.started_at)
+            )
+            return [
+                InstanceState(r.id, r.version, r.started_at, r.heartbeat_at, r.feeds, r.dels)
+                for r in rows
+            ]
+
+    def leave(self, owner: str) -> None:
+        """A clean stop: give back every lease and drop the instance row."""
+        self.release_leases(owner)
+        with self._begin() as conn:
+            conn.execute(instances.delete().where(instances.c.id == owner))
 
     def release_leases(self, owner: str) -> None:
         """Give back every feed and delivery this instance holds (graceful shutdown)."""

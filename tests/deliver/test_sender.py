@@ -277,3 +277,34 @@ def test_every_secret_signs_so_rotation_has_no_gap(store: Store, consumers: list
     assert old_only.rejected == []
     assert stranger.ids() == []
     assert len(stranger.rejected) == 2
+
+
+def test_concurrent_rounds_never_run_two_lanes_for_one_webhook(
+    store: Store, consumers: list[Consumer]
+) -> None:
+    consumer = start(consumers, script=lambda n: Reply(204, delay=0.01))
+    clock = Clock()
+    ids = add_alerts(store, 40, ("h",))
+    sender = make_sender(store, clock, hook("h", consumer.url(), concurrency=1))
+
+    async def two_rounds() -> list[list[DeliveryOutcome]]:
+        try:
+            return list(await asyncio.gather(sender.deliver_due(), sender.deliver_due()))
+        finally:
+            await sender.aclose()
+
+    first, second = asyncio.run(two_rounds())
+    # One round runs the webhook's lane and drains its backlog; the other finds it busy.
+    assert sorted([len(first), len(second)]) == [0, 40]
+    assert consumer.ids() == ids  # oldest first, each once
+
+
+def test_a_lane_drains_a_backlog_larger_than_one_batch(
+    store: Store, consumers: list[Consumer]
+) -> None:
+    consumer = start(consumers)
+    clock = Clock()
+    ids = add_alerts(store, 50, ("h",))  # more than a batch (16 per slot)
+    (outcomes,) = rounds(make_sender(store, clock, hook("h", consumer.url(), concurrency=1)))
+    assert [o.result for o in outcomes] == ["delivered"] * 50
+    assert consumer.ids() == ids

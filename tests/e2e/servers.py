@@ -97,7 +97,12 @@ class _ReceiverHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         receiver: Receiver = self.server.owner  # type: ignore[attr-defined]
-        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        length = int(self.headers.get("content-length", "0"))
+        body = self.rfile.read(length)
+        if len(body) < length:
+            # The sender died mid-request (kill -9): no one to answer, nothing delivered.
+            receiver.truncated += 1
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         status = receiver.respond(headers, body)
         self.send_response(status)
@@ -118,6 +123,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     attempts: int = 0
+    truncated: int = 0  # requests whose body never fully arrived
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:

@@ -16,17 +16,24 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from monitor.store import Store
 from tests.e2e.conftest import SECRET, rss
 from tests.e2e.servers import FeedServer, Receiver, free_port
 
 SEED = 20240501
 KILLS = 4
 CONSUMER_DELAY = 0.2  # seconds per request, one at a time
-DEADLINE = 25.0  # for the whole test, far above what it needs on an idle machine
+DEADLINE = 25.0
+IN_FLIGHT = 1.5  # how long the consumer holds the request that SIGTERM interrupts  # for the whole test, far above what it needs on an idle machine
 
 
 def slow_ok(attempt: int) -> int:
     time.sleep(CONSUMER_DELAY)
+    return 204
+
+
+def held(attempt: int) -> int:
+    time.sleep(IN_FLIGHT)
     return 204
 
 
@@ -117,3 +124,34 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -
         assert payloads.setdefault(delivery.webhook_id, delivery.payload) == delivery.payload
     stories = [payload["data"]["item"]["id"] for payload in payloads.values()]  # type: ignore[index]
     assert sorted(stories) == sorted(expected)  # one webhook-id per story: none made twice
+
+
+def test_sigterm_during_a_delivery_stops_cleanly(tmp_path: Path) -> None:
+    feeds = FeedServer()
+    receiver = Receiver(secrets=(SECRET,), behaviour=held)
+    feeds.documents["/wire.xml"] = rss(*wave(0))
+    config = write_config(tmp_path, feeds.url("/wire.xml"), receiver.url())
+    log = tmp_path / "daemon.log"
+    proc = start(config, log)
+    try:
+        assert wait_for(lambda: receiver.attempts > 0, 15), log.read_text()[-2000:]
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        feeds.close()
+        receiver.close()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    # The send in flight finished within the grace; the rest of its batch was given back
+    # untried, with no lease left behind.
+    assert len(receiver.received) == 1
+    store = Store(f"sqlite:///{tmp_path}/state.db")
+    try:
+        records = store.list_deliveries()
+        assert store.lease_owners() == set()
+    finally:
+        store.close()
+    assert (
+        sorted((r.state, r.attempts) for r in records) == [("delivered", 1)] + [("pending", 0)] * 3
+    )

@@ -19,7 +19,9 @@ from monitor import __version__
 from monitor.netguard import NetworkPolicy
 
 if TYPE_CHECKING:
-    from conftest import FetchRunner, Handler, Server
+    from conftest import FetchRunner
+
+    from tests.fetch.server import Handler, Server
 
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
 

@@ -14,7 +14,7 @@ from monitor.errors import FetchError
 from monitor.netguard import GuardedNetworkBackend, NetworkPolicy, check_address, guarded_transport
 
 if TYPE_CHECKING:
-    from conftest import Server
+    from tests.fetch.server import Server
 
 STRICT = NetworkPolicy()
 PRIVATE_OK = NetworkPolicy(allow_private=True)

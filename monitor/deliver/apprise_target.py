@@ -1,0 +1,105 @@
+"""Apprise targets: a webhook entry with ``apprise: <Apprise URL>`` instead of ``url``.
+
+Such a delivery goes through the same outbox, lanes, breaker and retry schedule as an HTTP
+one; only the attempt differs. Apprise's ``notify`` is synchronous and does its own
+networking, so it runs in a worker thread, bounded by the webhook's ``timeout`` (Apprise's
+own call deadline, and ours around the thread). A ``False`` result, a timeout or an
+exception is a failed attempt, retried on the schedule; there is no HTTP status, so an
+Apprise target is never disabled by a 410.
+
+The message is plain text: the item's title, its link (only a plain http(s) URL) and the
+matched snippets, each line cut to a budget, so every message is bounded whatever the feed.
+
+SSRF guard, and its limits: Apprise opens its own connections, so the guarded httpx
+transport cannot check them. Before each attempt the URL's host is resolved and every
+address must pass ``monitor.netguard.check_address`` (private and loopback hosts are refused
+unless ``network.allow_private``). This is a check at the time of the attempt, not at
+connect time: a DNS answer that changes between our check and Apprise's connect (DNS
+rebinding) is not caught. A host that does not resolve is taken as a service token
+(``discord://webhook_id/token`` has no network host: Apprise sends to the service's fixed
+public API), and is let through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from monitor.deliver.formats import PLAIN, match_lines, safe_link, text
+from monitor.errors import FetchError
+from monitor.netguard import NetworkPolicy, check_address
+
+TITLE_LIMIT = 250
+MATCHES_LIMIT = 1500  # all snippet lines together
+UNTITLED = "(untitled)"
+
+
+def apprise_message(payload: dict[str, Any]) -> tuple[str, str]:
+    """``(title, body)`` of an ``alert.matched`` payload: plain text, bounded."""
+    data = payload["data"]
+    item = data["item"]
+    title = text(item["title"], TITLE_LIMIT, PLAIN, placeholder=UNTITLED)
+    lines = [f"{data['rule']}: {title}"]
+    link = safe_link(item["link"])
+    if link:
+        lines.append(link)
+    lines += match_lines(data["matches"], MATCHES_LIMIT, PLAIN)
+    return title, "\n".join(lines)
+
+
+def apprise_host(url: str) -> str | None:
+    """The network host an Apprise URL names, or None if Apprise does not know the URL."""
+    import apprise  # imported on first use: most configs have no Apprise target
+
+    service = apprise.Apprise.instantiate(url)
+    if service is None:
+        return None
+    return str(service.host or "").strip("[]")
+
+
+def check_apprise_url(url: str, policy: NetworkPolicy) -> None:
+    """Raise ``FetchError`` if ``url`` is unknown to Apprise or its host is not allowed."""
+    host = apprise_host(url)
+    if host is None:
+        scheme = url.split("://", 1)[0]
+        raise FetchError("refused", f"not a usable Apprise URL (scheme {scheme!r})")
+    if not host:
+        return
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return  # not a network host: a service token (see the module docstring)
+    for info in infos:
+        check_address(str(info[4][0]), policy, host=host)
+
+
+def notify(url: str, title: str, body: str, timeout: float, policy: NetworkPolicy) -> str | None:
+    """Send one message (blocking); the error text, or None once Apprise accepted it."""
+    import apprise
+
+    try:
+        check_apprise_url(url, policy)
+        sender = apprise.Apprise()
+        if not sender.add(url):
+            return "Apprise refused the URL"
+        result = sender.notify(body=body, title=title, timeout=timeout)
+    except FetchError as exc:
+        return str(exc)
+    except Exception as exc:  # a plugin may raise anything; each is one failed attempt
+        return f"Apprise: {exc.__class__.__name__}: {exc}"
+    if result:
+        return None
+    return f"Apprise notify failed: {result.status.name.lower()}"
+
+
+async def notify_async(
+    url: str, payload: dict[str, Any], timeout: float, policy: NetworkPolicy
+) -> str | None:
+    """``notify`` off the event loop; the error text, or None if delivered."""
+    title, body = apprise_message(payload)
+    try:
+        async with asyncio.timeout(timeout):
+            return await asyncio.to_thread(notify, url, title, body, timeout, policy)
+    except TimeoutError:
+        return f"timed out after {timeout:g}s"

@@ -1,0 +1,63 @@
+"""The daemon's delivery ticks: a slow consumer never holds up a healthy one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from monitor.app import open_app
+from monitor.daemon import Daemon
+from tests.deliver.consumer import FEED, Consumer, Reply, add_alerts, make_config
+
+TICK_RETURNS = 5.0  # a tick starts a round and returns; it never waits for a consumer
+
+
+def test_a_healthy_webhook_is_served_while_a_slow_one_is_busy(tmp_path: Path) -> None:
+    gate = threading.Event()  # the slow consumer answers only once the test is done
+
+    def stuck(number: int) -> Reply:
+        gate.wait(30)
+        return Reply()
+
+    slow = Consumer(script=stuck)
+    fast = Consumer()
+    config = make_config(
+        {"name": "slow", "url": slow.url(), "concurrency": 1, "timeout": 30},
+        {"name": "fast", "url": fast.url()},
+        state=f"sqlite:///{tmp_path}/state.db",
+        feeds=[{"name": "wire", "url": FEED}],
+    )
+
+    async def scenario() -> tuple[list[str], list[str], int]:
+        async with open_app(config) as app:
+            daemon = Daemon(app, tmp_path / "monitor.yaml")
+            first = await asyncio.to_thread(add_alerts, app.store, 1, ("slow", "fast"))
+            await asyncio.wait_for(daemon.deliver_tick(), TICK_RETURNS)
+            await wait_until(lambda: fast.ids() == first and slow.requests == 1)
+            # The slow lane is stuck in its request; new alerts for both arrive.
+            second = await asyncio.to_thread(add_alerts, app.store, 2, ("slow", "fast"), prefix="b")
+            await asyncio.wait_for(daemon.deliver_tick(), TICK_RETURNS)
+            await wait_until(lambda: fast.ids() == first + second)
+            requests_while_stuck = slow.requests
+            gate.set()
+            await asyncio.gather(*daemon.rounds)
+            return first + second, fast.ids(), requests_while_stuck
+
+    try:
+        expected, got, while_stuck = asyncio.run(scenario())
+    finally:
+        gate.set()
+        slow.close()
+        fast.close()
+    assert got == expected
+    assert while_stuck == 1
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        await asyncio.sleep(0.02)
