@@ -1,0 +1,474 @@
+"""Query text -> AST. Pure; every error is a ``QuerySyntaxError`` with a 0-based position.
+
+Grammar (lowest precedence first; ``NOT`` binds tightest)::
+
+    query   := or
+    or      := and ( "OR" and )*
+    and     := near ( ["AND"] near )*                 adjacent operands are ANDed
+    near    := unary ( ("NEAR/" n | "ONEAR/" n) unary )*        left-associative
+    unary   := ("NOT" | "-") unary | primary
+    primary := word | '"' phrase '"' | "(" or ")" | field ":" primary | "lang:" code
+
+Words are normalized and tokenized like item text (``monitor.query.text``): a word that
+tokenizes to several tokens (``MQM-P``, ``don't``) is a phrase of them. ``*`` ending a word
+makes that word a prefix. Field scopes are pushed down to the terms (the innermost scope wins);
+``NEAR`` operands must be terms, phrases, wildcards, OR-groups or NEARs of them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from monitor.errors import QuerySyntaxError
+from monitor.query.text import tokenize, tokenize_spans
+
+__all__ = [
+    "DEFAULT_FIELDS",
+    "FIELDS",
+    "MAX_NEAR",
+    "And",
+    "Lang",
+    "Near",
+    "Node",
+    "Not",
+    "Or",
+    "Query",
+    "Term",
+    "parse_query",
+]
+
+#: Searchable fields, in the order explain data lists them.
+FIELDS: tuple[str, ...] = ("title", "summary", "content", "author", "category", "link", "feed")
+#: What a term without a field searches.
+DEFAULT_FIELDS: tuple[str, ...] = ("title", "summary", "content")
+#: The largest NEAR/ONEAR distance.
+MAX_NEAR = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word or phrase: ``words`` are normalized tokens; ``prefix[i]`` marks ``word*``."""
+
+    words: tuple[str, ...]
+    prefix: tuple[bool, ...]
+    fields: tuple[str, ...] | None = None  # None: DEFAULT_FIELDS
+    label: str = field(default="", compare=False)  # as written, for explain data
+    pos: int = field(default=0, compare=False)
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        return self.fields or DEFAULT_FIELDS
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """``left`` and ``right`` within ``distance`` word positions (``ordered``: left first)."""
+
+    left: Node
+    right: Node
+    distance: int
+    ordered: bool
+    pos: int = field(default=0, compare=False)
+
+    @property
+    def keyword(self) -> str:
+        return f"{'ONEAR' if self.ordered else 'NEAR'}/{self.distance}"
+
+
+@dataclass(frozen=True, slots=True)
+class Lang:
+    """Filter: the item's language primary subtag equals ``code`` (lowercase)."""
+
+    code: str
+    pos: int = field(default=0, compare=False)
+
+
+Node = Term | And | Or | Not | Near | Lang
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A parsed query. ``str(query)`` is a canonical, fully parenthesized form."""
+
+    text: str
+    root: Node
+
+    def __str__(self) -> str:
+        return dump(self.root)
+
+
+def dump(node: Node) -> str:
+    """Canonical text of a node: ``(a AND (b OR c))``, ``title:"a b*"``, ``NOT x``."""
+    match node:
+        case Term(words, prefix, fields):
+            body = " ".join(w + ("*" if p else "") for w, p in zip(words, prefix, strict=True))
+            text = f'"{body}"' if len(words) > 1 else body
+            return f"{fields[0]}:{text}" if fields else text
+        case And(children):
+            return "(" + " AND ".join(map(dump, children)) + ")"
+        case Or(children):
+            return "(" + " OR ".join(map(dump, children)) + ")"
+        case Not(child):
+            return f"NOT {dump(child)}"
+        case Near(left, right):
+            return f"({dump(left)} {node.keyword} {dump(right)})"
+        case Lang(code):
+            return f"lang:{code}"
+    raise TypeError(node)  # pragma: no cover
+
+
+# --- lexer --------------------------------------------------------------------------------
+
+Kind = Literal["word", "phrase", "(", ")", "AND", "OR", "NOT", "NEAR", "field", "end"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    kind: Kind
+    text: str
+    pos: int
+    distance: int = 0
+    ordered: bool = False
+
+
+_FIELD_RE = re.compile(r"([A-Za-z]+):")
+_NEAR_RE = re.compile(r"(O?NEAR)(/.*)?")
+_LANG_RE = re.compile(r"[A-Za-z]{2,3}")
+_OPERAND_START = frozenset(["word", "phrase", "(", "NOT", "field"])
+_ALL_FIELDS = (*FIELDS, "lang")
+
+
+def _lex(q: str) -> list[_Tok]:
+    toks: list[_Tok] = []
+    i, n = 0, len(q)
+    while i < n:
+        c = q[i]
+        if c.isspace():
+            i += 1
+        elif c in "()":
+            toks.append(_Tok(c, c, i))  # type: ignore[arg-type]
+            i += 1
+        elif c == '"':
+            j = q.find('"', i + 1)
+            if j < 0:
+                raise QuerySyntaxError('unterminated quote: this " is never closed', q, i)
+            toks.append(_Tok("phrase", q[i + 1 : j], i))
+            i = j + 1
+        elif c == "-":
+            if i + 1 >= n or q[i + 1].isspace() or q[i + 1] == ")":
+                raise QuerySyntaxError("'-' must be followed by a term (no space)", q, i)
+            toks.append(_Tok("NOT", "-", i))
+            i += 1
+        else:
+            j = i
+            while j < n and not q[j].isspace() and q[j] not in '()"':
+                j += 1
+            run = q[i:j]
+            if m := _FIELD_RE.match(run):
+                name = m.group(1).lower()
+                if name not in _ALL_FIELDS:
+                    known = ", ".join(f"{f}:" for f in _ALL_FIELDS)
+                    raise QuerySyntaxError(
+                        f"unknown field '{m.group(1)}:' (known: {known}; quote a phrase "
+                        f"to search for a colon)",
+                        q,
+                        i,
+                    )
+                after = i + m.end()
+                if after >= n or q[after].isspace() or q[after] == ")":
+                    raise QuerySyntaxError(f"missing term after '{name}:'", q, i)
+                toks.append(_Tok("field", name, i))
+                i = after
+                continue
+            if run in ("AND", "OR", "NOT"):
+                toks.append(_Tok(run, run, i))  # type: ignore[arg-type]
+            elif m := _NEAR_RE.fullmatch(run):
+                kw, num = m.group(1), (m.group(2) or "/")[1:]
+                if not num.isascii() or not num.isdigit():
+                    raise QuerySyntaxError(f"{kw} needs a distance in words, e.g. {kw}/5", q, i)
+                dist = int(num)
+                if not 1 <= dist <= MAX_NEAR:
+                    raise QuerySyntaxError(
+                        f"{kw} distance must be between 1 and {MAX_NEAR}", q, i + len(kw) + 1
+                    )
+                toks.append(_Tok("NEAR", run, i, dist, kw == "ONEAR"))
+            else:
+                toks.append(_Tok("word", run, i))
+            i = j
+    toks.append(_Tok("end", "", n))
+    return toks
+
+
+# --- parser -------------------------------------------------------------------------------
+
+
+def _describe(tok: _Tok) -> str:
+    if tok.kind == "field":
+        return f"'{tok.text}:'"
+    return {"end": "end of query", "phrase": "phrase"}.get(tok.kind, repr(tok.text))
+
+
+class _Parser:
+    def __init__(self, q: str) -> None:
+        self.q = q
+        self.toks = _lex(q)
+        self.i = 0
+
+    def error(self, message: str, pos: int) -> QuerySyntaxError:
+        return QuerySyntaxError(message, self.q, pos)
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self) -> _Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def need_operand(self, op: _Tok) -> None:
+        if self.peek().kind not in _OPERAND_START:
+            what = "'-'" if op.text == "-" else op.text
+            raise self.error(f"missing term after {what}", op.pos)
+
+    def parse(self) -> Node:
+        if self.peek().kind == "end":
+            raise self.error("empty query", 0)
+        node = self.or_expr()
+        tok = self.peek()
+        if tok.kind == ")":
+            raise self.error("unbalanced parenthesis: ')' has no matching '('", tok.pos)
+        if tok.kind != "end":  # pragma: no cover - every other token starts or joins an operand
+            raise self.error(f"unexpected {_describe(tok)}", tok.pos)
+        return node
+
+    def or_expr(self) -> Node:
+        items = [self.and_expr()]
+        while self.peek().kind == "OR":
+            self.need_operand(self.take())
+            items.append(self.and_expr())
+        return items[0] if len(items) == 1 else Or(_flat(Or, items), items[0].pos)
+
+    def and_expr(self) -> Node:
+        items = [self.near_expr()]
+        while True:
+            kind = self.peek().kind
+            if kind == "AND":
+                self.need_operand(self.take())
+            elif kind not in _OPERAND_START:
+                break
+            items.append(self.near_expr())
+        return items[0] if len(items) == 1 else And(_flat(And, items), items[0].pos)
+
+    def near_expr(self) -> Node:
+        left = self.unary()
+        while self.peek().kind == "NEAR":
+            op = self.take()
+            self.need_operand(op)
+            right = self.unary()
+            for side in (left, right):
+                if bad := _not_span(side):
+                    raise self.error(
+                        f"{op.text} operands must be terms, phrases, wildcards or OR-groups "
+                        f"of them, not {bad[0]}",
+                        bad[1].pos,
+                    )
+            left = Near(left, right, op.distance, op.ordered, op.pos)
+        return left
+
+    def unary(self) -> Node:
+        tok = self.peek()
+        if tok.kind == "NOT":
+            self.take()
+            self.need_operand(tok)
+            return Not(self.unary(), tok.pos)
+        return self.primary()
+
+    def primary(self) -> Node:
+        tok = self.take()
+        match tok.kind:
+            case "word" | "phrase":
+                return self.term(tok)
+            case "(":
+                if self.peek().kind == ")":
+                    raise self.error("empty parentheses", tok.pos)
+                if self.peek().kind == "end":
+                    raise self.error("unbalanced parenthesis: '(' is never closed", tok.pos)
+                node = self.or_expr()
+                if self.peek().kind != ")":
+                    raise self.error("unbalanced parenthesis: '(' is never closed", tok.pos)
+                self.take()
+                return node
+            case "field":
+                nxt = self.peek()
+                if tok.text == "lang":
+                    self.take()
+                    if nxt.kind != "word" or not _LANG_RE.fullmatch(nxt.text):
+                        raise self.error("lang: takes one language code such as ur or en", nxt.pos)
+                    return Lang(nxt.text.lower(), tok.pos)
+                if nxt.kind not in ("word", "phrase", "("):
+                    raise self.error(
+                        f"'{tok.text}:' applies to a term, phrase or group, not {_describe(nxt)}",
+                        nxt.pos,
+                    )
+                return self.scope(self.primary(), tok.text)
+            case "AND" | "OR" | "NEAR":
+                raise self.error(f"{tok.text} needs a term on its left", tok.pos)
+            case ")":
+                raise self.error("unbalanced parenthesis: ')' has no matching '('", tok.pos)
+        raise self.error(f"unexpected {_describe(tok)}", tok.pos)  # pragma: no cover
+
+    def scope(self, node: Node, name: str) -> Node:
+        match node:
+            case Term():
+                return node if node.fields else replace(node, fields=(name,))
+            case And(children) | Or(children):
+                return replace(node, children=tuple(self.scope(c, name) for c in children))
+            case Not(child):
+                return replace(node, child=self.scope(child, name))
+            case Near(left, right):
+                return replace(node, left=self.scope(left, name), right=self.scope(right, name))
+            case Lang():
+                raise self.error(f"lang: cannot be inside '{name}:'", node.pos)
+        raise TypeError(node)  # pragma: no cover
+
+    def term(self, tok: _Tok) -> Term:
+        raw = tok.text
+        base = tok.pos + (1 if tok.kind == "phrase" else 0)
+        words, spans = tokenize_spans(raw)
+        ends = {end for _, end in spans}
+        for k, ch in enumerate(raw):
+            if ch != "*":
+                continue
+            if k not in ends:
+                raise self.error("'*' must end a word, as in ultimatum*", base + k)
+            if tokenize(raw[k + 1 : k + 2]):  # a letter right after it
+                raise self.error("'*' may only end a word, not stand inside it", base + k)
+        if not words:
+            if tok.kind == "phrase":
+                raise self.error("empty phrase", tok.pos)
+            hint = " (operators are AND, OR, NOT)" if raw.strip("&|!") == "" else ""
+            raise self.error(f"'{raw}' has no letters or digits{hint}", tok.pos)
+        prefix = tuple(end < len(raw) and raw[end] == "*" for _, end in spans)
+        label = " ".join(raw.split())
+        return Term(tuple(words), prefix, None, label, tok.pos)
+
+
+def _flat(kind: type[And] | type[Or], items: list[Node]) -> tuple[Node, ...]:
+    out: list[Node] = []
+    for item in items:
+        out.extend(item.children if isinstance(item, kind) else (item,))
+    return tuple(out)
+
+
+def _not_span(node: Node) -> tuple[str, Node] | None:
+    """What makes ``node`` unusable as a NEAR operand (and where), or None."""
+    match node:
+        case Term() | Near():
+            return None
+        case Or(children):
+            return next((b for c in children if (b := _not_span(c))), None)
+        case And():
+            return "AND", node
+        case Not():
+            return "NOT", node
+        case Lang():
+            return "lang:", node
+    raise TypeError(node)  # pragma: no cover
+
+
+def _span_fields(node: Node) -> set[str]:
+    """The fields where a NEAR operand can have a span (for an OR: any child can)."""
+    match node:
+        case Term():
+            return set(node.scope)
+        case Or(children):
+            return set.union(*map(_span_fields, children))
+        case Near(left, right):
+            return _span_fields(left) & _span_fields(right)
+    return set()  # pragma: no cover
+
+
+def near_fields(node: Near) -> tuple[str, ...]:
+    """The fields a NEAR is evaluated in: those both sides can match in, in field order."""
+    both = _span_fields(node.left) & _span_fields(node.right)
+    return tuple(f for f in FIELDS if f in both)
+
+
+def _matches_empty(node: Node) -> bool:
+    """Whether ``node`` matches an item with no text and no language."""
+    match node:
+        case Not(child):
+            return not _matches_empty(child)
+        case And(children):
+            return all(map(_matches_empty, children))
+        case Or(children):
+            return any(map(_matches_empty, children))
+    return False
+
+
+def _first_not(node: Node) -> int:
+    match node:
+        case Not():
+            return node.pos
+        case And(children) | Or(children):
+            return min((_first_not(c) for c in children), default=node.pos)
+    return 1 << 30
+
+
+def _check(q: str, node: Node) -> None:
+    match node:
+        case Near(left, right):
+            if not near_fields(node):
+                raise QuerySyntaxError(
+                    f"{node.keyword} compares positions within one field, but its sides "
+                    f"search different fields",
+                    q,
+                    node.pos,
+                )
+            _check(q, left)
+            _check(q, right)
+        case And(children) | Or(children):
+            for c in children:
+                _check(q, c)
+        case Not(child):
+            _check(q, child)
+
+
+def parse_query(text: str) -> Query:
+    """Parse query text. Raises ``QuerySyntaxError`` whose ``position`` points at the problem.
+
+    A query must require something: one that matches an item with none of its words
+    (``NOT a``, ``-a -b``, ``a OR NOT b``) is an error, since it would alert on nearly
+    every item.
+    """
+    parser = _Parser(text)
+    root = parser.parse()
+    _check(text, root)
+    if _matches_empty(root):
+        raise QuerySyntaxError(
+            "the query requires no term: with only NOT/- (or 'x OR NOT y') it would match "
+            "almost every item; add a term that must appear",
+            text,
+            _first_not(root),
+        )
+    return Query(text, root)
