@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import random
 import re
+import resource
 import socket
 import sys
 import tempfile
@@ -171,7 +172,7 @@ def serve(port: int, count: int, ready: multiprocessing.synchronize.Event) -> No
 class FeedServer:
     count: int
     port: int = 0
-    process: multiprocessing.Process | None = None
+    process: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> None:
         with socket.socket() as s:
@@ -179,8 +180,9 @@ class FeedServer:
             self.port = s.getsockname()[1]
         ctx = multiprocessing.get_context("spawn")
         ready = ctx.Event()
-        self.process = ctx.Process(target=serve, args=(self.port, self.count, ready))
-        self.process.start()
+        process = ctx.Process(target=serve, args=(self.port, self.count, ready))
+        process.start()
+        self.process = process
         if not ready.wait(120):
             raise RuntimeError("feed server did not start")
 
@@ -240,6 +242,13 @@ def naive(server: FeedServer, rules: list[tuple[str, str, str]], sample: int) ->
     return time.perf_counter() - started, matches
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process and of its finished children (the parse workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def per_min(feeds: int, seconds: float) -> float:
     return feeds / seconds * 60
 
@@ -272,11 +281,14 @@ def main() -> int:
             config = make_config(f"sqlite:///{tmp}/state.db", server, rules, args)
             for scenario, mode in (("all-new", "200"), ("unchanged", "200"), ("all-304", "304")):
                 server.set_mode(mode)
+                before = cpu_seconds()
                 elapsed, counts = asyncio.run(poll_round(config))
+                main_cpu, workers_cpu = (a - b for a, b in zip(cpu_seconds(), before, strict=True))
                 results[scenario] = per_min(args.feeds, elapsed)
                 print(
                     f"{scenario:10} {results[scenario]:>9,.0f} feeds/min  ({elapsed:.1f} s; "
-                    f"{results[scenario] / results['naive']:.1f}x naive; {counts})"
+                    f"{results[scenario] / results['naive']:.1f}x naive; CPU main {main_cpu:.1f} s, "
+                    f"parse workers {workers_cpu:.1f} s; {counts})"
                 )
     finally:
         server.stop()

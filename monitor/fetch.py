@@ -425,6 +425,9 @@ class Fetcher:
             max_age=parse_max_age(headers, now),
         )
         if status == 304:
+            # A 304 has no body, but httpcore keeps the connection only once the (empty)
+            # message is read to its end; unread, every revalidation costs a new connection.
+            await response.aread()
             return replace(
                 base,
                 outcome="not_modified",

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import select
 import socket
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -167,7 +169,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
                 last_error = exc
                 continue
             await self._check_peer(stream, host)
-            return stream
+            return _QuickReadableStream(stream)
         assert last_error is not None
         raise last_error
 
@@ -192,6 +194,46 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class _QuickReadableStream(httpcore.AsyncNetworkStream):
+    """A stream that answers httpcore's "is the idle connection readable" cheaply.
+
+    httpcore asks it of every pooled connection on every request; anyio's answer rebuilds
+    the socket's attribute table, a getpeername() system call included, each time.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+        self._socket = inner.get_extra_info("socket")
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        tls = await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        return _QuickReadableStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self._socket is not None:
+            # As httpcore decides it: an idle connection with data (or EOF) to read is stale.
+            if self._socket.fileno() == -1:
+                return True
+            poller = select.poll()  # not select(): it fails on descriptors past 1023
+            poller.register(self._socket, select.POLLIN)
+            return bool(poller.poll(0))
+        return self._inner.get_extra_info(info)
 
 
 class _GuardedTransport(httpx.AsyncHTTPTransport):

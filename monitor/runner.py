@@ -5,7 +5,8 @@
     fetch (fetch.Fetcher) ─► parse (parse.parse_feed, off the event loop)
       ─► identify (identity.identify) ─► unseen (store.unseen)
       ─► match (query.RuleSet) ─► payload (deliver.payload)
-      ─► store.record_poll: feed state + items seen + alerts + deliveries, ONE transaction
+      ─► store.record_polls: feed state + items seen + alerts + deliveries, ONE transaction
+         (polls that finish together share it: ``PollRecorder``)
 
 Every poll ends in a recorded outcome (``PollOutcome``), never an exception: one feed's
 failure never stops the others.
@@ -23,17 +24,28 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from monitor import log
 from monitor.config import Config, FeedSettings
 from monitor.deliver.payload import alert_payload
-from monitor.errors import FeedParseError
+from monitor.errors import FeedParseError, StoreError
 from monitor.fetch import Fetcher, FetchResult
 from monitor.identity import alert_id, identify
 from monitor.models import Alert, Item, ParsedFeed
 from monitor.parse import parse_feed
 from monitor.query import RuleSet
 from monitor.schedule import Adaptation, Timing, adapt, after_failure, after_success
-from monitor.store import FeedSpec, FeedState, FeedUpdate, NewAlert, Store
+from monitor.store import (
+    FeedSpec,
+    FeedState,
+    FeedUpdate,
+    NewAlert,
+    PollCommit,
+    PollRecord,
+    Store,
+)
+from monitor.textclean import one_line
 
 logger = log.get("monitor.poll")
 
@@ -54,6 +66,46 @@ class PollOutcome:
     error: str | None = None
     elapsed: float = 0.0
     bytes_read: int = 0
+
+
+class PollRecorder:
+    """Group commit: polls that finish while a write is in progress share the next one.
+
+    On SQLite every transaction ends in an fsync; with hundreds of polls finishing per
+    second, one transaction per poll would make the disk the limit. Idle, a poll's record
+    is written at once, alone. A batch that fails fails every poll in it (none half-written).
+    """
+
+    MAX_BATCH = 200
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pending: list[tuple[PollRecord, asyncio.Future[PollCommit]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, poll: PollRecord) -> PollCommit:
+        done: asyncio.Future[PollCommit] = asyncio.get_running_loop().create_future()
+        self._pending.append((poll, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
+        return await done
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            batch = self._pending[: self.MAX_BATCH]
+            del self._pending[: self.MAX_BATCH]
+            try:
+                commits = await asyncio.to_thread(
+                    self.store.record_polls, [poll for poll, _ in batch]
+                )
+            except Exception as exc:  # handed to every poll of the batch, which reports it
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (_, done), commit in zip(batch, commits, strict=True):
+                if not done.done():
+                    done.set_result(commit)
 
 
 def feed_specs(config: Config) -> list[FeedSpec]:
@@ -83,6 +135,7 @@ class Poller:
         self.parse_executor = parse_executor
         self.clock = clock
         self.rng = rng or random.Random()
+        self.recorder = PollRecorder(store)
         self._feeds = {f.url: f for f in config.feeds}
         self._webhooks = {r.name: config.webhooks_for(r) for r in config.rules}
 
@@ -101,6 +154,16 @@ class Poller:
         return list(await asyncio.gather(*(self.poll(state) for state in states)))
 
     async def poll(self, state: FeedState) -> PollOutcome:
+        try:
+            return await self._poll(state)
+        except (StoreError, SQLAlchemyError) as exc:
+            # Nothing was recorded: the feed stays leased until the lease ends, then is due.
+            logger.error("poll not recorded: state store error", feed=state.name, error=str(exc))
+            return PollOutcome(
+                state.name, state.url, "error", error_kind="store", error=one_line(str(exc))
+            )
+
+    async def _poll(self, state: FeedState) -> PollOutcome:
         feed = self._feeds.get(state.url)
         if feed is None:  # removed from the config while claimed
             return PollOutcome(state.name, state.url, "error", error="feed no longer configured")
@@ -165,7 +228,7 @@ class Poller:
         items: list[Item],
     ) -> PollOutcome:
         now = self.clock()
-        new_items = await asyncio.to_thread(self.store.unseen, feed.url, items)
+        new_items = await asyncio.to_thread(self.store.unseen, feed.url, items) if items else []
         new_alerts = self._match(new_items, now)
         target, count, moved_to = self._redirect(state, result)
         ttl = float(parsed.ttl_seconds) if parsed and parsed.ttl_seconds else None
@@ -200,8 +263,8 @@ class Poller:
             redirect_target=target,
             redirect_count=count,
         )
-        commit = await asyncio.to_thread(
-            self.store.record_poll, feed.url, update, new_items, new_alerts, now
+        commit = await self.recorder.record(
+            PollRecord(feed.url, update, new_items, new_alerts, now)
         )
         created = [a for a in new_alerts if a.id in commit.alert_ids]
         for alert in created:
@@ -244,7 +307,7 @@ class Poller:
             redirect_target=state.redirect_target,
             redirect_count=state.redirect_count,
         )
-        await asyncio.to_thread(self.store.record_poll, feed.url, update, [], [], now)
+        await self.recorder.record(PollRecord(feed.url, update, [], [], now))
         logger.warning(
             "poll failed",
             feed=feed.name,

@@ -65,9 +65,7 @@ def adapt(
     """
     if since_last_success is None or since_last_success <= 0:
         return current
-    prior = (
-        current.item_rate if current.item_rate is not None else ITEMS_PER_POLL / timing.interval
-    )
+    prior = current.item_rate if current.item_rate is not None else ITEMS_PER_POLL / timing.interval
     weight = 1.0 - math.exp(-since_last_success / RATE_TIME_CONSTANT)
     rate = prior + weight * (new_items / since_last_success - prior)
     interval = ITEMS_PER_POLL / rate if rate > 0 else timing.max_interval

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 import structlog.testing
+from sqlalchemy.exc import OperationalError
 
 from monitor.app import compile_config_rules, make_fetcher
 from monitor.config import Config, FeedSettings, NetworkSettings, RuleSettings
-from monitor.runner import PERMANENT_REDIRECT_POLLS, Poller, PollOutcome, feed_specs
+from monitor.models import Item
+from monitor.runner import PERMANENT_REDIRECT_POLLS, Poller, PollOutcome, PollRecorder, feed_specs
 from monitor.schedule import JITTER
-from monitor.store import FeedState, Store
+from monitor.store import FeedSpec, FeedState, FeedUpdate, PollCommit, PollRecord, Store
 from tests.fetch.server import Handler, Server, serving
 
 T0 = 1_750_000_000.0
@@ -299,3 +301,50 @@ def test_quiet_feeds_slow_down_and_busy_ones_speed_up(server: Server, harness: H
         harness.poll(harness.state().next_poll_at)
     assert harness.state().current_interval < 600
     assert harness.state().possible_gaps == 0
+
+
+def test_polls_finishing_together_share_one_transaction(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    urls = [f"http://feeds.test/{n}" for n in range(30)]
+    store.sync_feeds([FeedSpec(u, f"f{n}", 600) for n, u in enumerate(urls)], T0)
+    batches: list[int] = []
+    write = store.record_polls
+
+    def counting(polls: Sequence[PollRecord]) -> list[PollCommit]:
+        batches.append(len(polls))
+        return write(polls)
+
+    store.record_polls = counting  # type: ignore[method-assign]
+    recorder = PollRecorder(store)
+    item = Item("k", "s", "f", "", "t", "l", "", "", None)
+
+    async def record_all() -> list[PollCommit]:
+        update = FeedUpdate("ok", T0, T0 + 600, 600, 0, True)
+        jobs = [
+            recorder.record(PollRecord(u, update, [replace(item, feed_url=u)], [], T0))
+            for u in urls
+        ]
+        return list(await asyncio.gather(*jobs))
+
+    try:
+        commits = asyncio.run(record_all())
+        assert [c.new_items for c in commits] == [1] * 30
+        assert sum(batches) == 30
+        assert len(batches) < 30  # the first write goes alone, the rest share
+        assert all(s.items_seen == 1 for s in store.feed_states())
+    finally:
+        store.close()
+
+
+def test_a_store_failure_is_an_outcome_not_an_exception(
+    server: Server, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/feed"] = reply(200, rss("a"))
+
+    def broken(polls: Sequence[PollRecord]) -> list[PollCommit]:
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(harness.store, "record_polls", broken)
+    outcome = harness.poll()
+    assert (outcome.result, outcome.error_kind) == ("error", "store")
+    assert "disk I/O error" in (outcome.error or "")

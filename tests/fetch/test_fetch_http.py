@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gzip
 import itertools
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from monitor import __version__
+from monitor.fetch import Fetcher, FetchResult
 from monitor.netguard import NetworkPolicy
 
 if TYPE_CHECKING:
@@ -411,3 +413,35 @@ def test_redirect_to_a_private_address_is_refused_before_connecting(
     assert result.url == "http://10.0.0.1/internal"
     assert "10.0.0.1, a private address" in (result.error or "")
     assert time.monotonic() - started < 1  # no connect attempt, so no connect timeout
+
+
+def test_a_pooled_connection_the_server_closed_is_not_reused(
+    server: Server, fetch: FetchRunner
+) -> None:
+    def reply_and_hang_up(h: Handler) -> None:
+        h.reply(200, FEED)  # keep-alive as far as the client knows...
+        h.close_connection = True  # ...but the server closes it
+
+    server.routes["/feed"] = reply_and_hang_up
+
+    async def twice() -> list[FetchResult]:
+        async with Fetcher(policy=NetworkPolicy(allow_private=True)) as fetcher:
+            first = await fetcher.fetch(server.url("/feed"))
+            await asyncio.sleep(0.2)  # the FIN arrives: the idle connection reads as EOF
+            return [first, await fetcher.fetch(server.url("/feed"))]
+
+    results = asyncio.run(twice())
+    assert [r.outcome for r in results] == ["ok", "ok"]
+
+
+def test_revalidations_reuse_one_connection(server: Server, fetch: FetchRunner) -> None:
+    ports: list[int] = []
+
+    def not_modified(h: Handler) -> None:
+        ports.append(h.client_address[1])
+        h.reply(304, headers={"ETag": '"v1"'})
+
+    server.routes["/feed"] = not_modified
+    results = fetch.many([server.url("/feed")] * 4, etag='"v1"', concurrency=1)
+    assert [r.outcome for r in results] == ["not_modified"] * 4
+    assert len(set(ports)) == 1  # keep-alive: the empty 304 body was read to its end

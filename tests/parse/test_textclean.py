@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from monitor.textclean import bounded_text, html_to_text, one_line, remove_controls, truncate
+from monitor.textclean import (
+    bounded_text,
+    html_to_text,
+    one_line,
+    parsed_markup_parts,
+    remove_controls,
+    tidy_markup_parts,
+    truncate,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +79,49 @@ def test_one_line_and_bounded_titles() -> None:
         "Title part two"
     )
     assert bounded_text("x &amp; y", 100, is_html=False) == "x &amp; y"
+
+
+# The fast tokenizer must give html.parser's pieces exactly, or decline (None).
+_TAGS = ["p", "P", "a", "br", "div", "span", "b", "img", "li", "ul", "svg", "head", "h2", "em"]
+_PIECES = st.one_of(
+    st.text(alphabet="ab &;<>\"'=/!?-\n\t\u00e9", max_size=6),
+    st.sampled_from(["&amp;", "&#8217;", "&lt;", "&nbsp;", "&bogus;", "&", "&#x41;", "&amp"]),
+    st.builds(lambda t: f"<{t}>", st.sampled_from(_TAGS)),
+    st.builds(lambda t: f"</{t}>", st.sampled_from(_TAGS)),
+    st.builds(lambda t: f"<{t}/>", st.sampled_from(_TAGS)),
+    st.builds(
+        lambda t, v: f"<{t} href=\"{v}\" title='x'>",
+        st.sampled_from(_TAGS),
+        st.text("a/&>", max_size=3),
+    ),
+    st.sampled_from(
+        [
+            "<!-- c -->",
+            "<![CDATA[x]]>",
+            "<!doctype html>",
+            "<script>1<2</script>",
+            "<style>p{}</style>",
+            "<a href=bare>",
+            "<p / >",
+            "< p>",
+            "<?pi?>",
+            "</p class='x'>",
+            "<title>t</title>",
+            "<br />",
+        ]
+    ),
+)
+
+
+@given(st.lists(_PIECES, max_size=25).map("".join))
+@settings(max_examples=600, deadline=None)
+def test_tidy_markup_fast_path_equals_html_parser(markup: str) -> None:
+    fast = tidy_markup_parts(markup)
+    if fast is not None:
+        assert "".join(fast) == "".join(parsed_markup_parts(markup))
+
+
+def test_the_fast_path_takes_typical_feed_markup() -> None:
+    markup = "<p>Prices rose &amp; fell.</p><p>See <a href='/x?a=1&amp;b=2'>this</a>.<br/></p>"
+    assert tidy_markup_parts(markup) is not None
+    assert tidy_markup_parts("<script>x</script><p>y</p>") is None
