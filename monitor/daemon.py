@@ -26,6 +26,7 @@ from apscheduler.events import (
     JobEvent,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import __version__, log, metrics
 from monitor.app import App, compile_config_rules, open_app
@@ -300,7 +301,10 @@ class Daemon:
             for unfinished in late:
                 unfinished.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        await asyncio.to_thread(self.app.store.leave, self.app.owner)
+        try:
+            await asyncio.to_thread(self.app.store.leave, self.app.owner)
+        except SQLAlchemyError as exc:  # the leases then simply expire
+            logger.error("could not release leases on stop", error=str(exc).splitlines()[0])
         server.close()
         await server.wait_closed()
         logger.info("stopped")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -249,3 +250,43 @@ def test_instances_heartbeat_hold_leases_and_leave(store: Store) -> None:
     # An instance silent for longer than forget_after is dropped by the next heartbeat.
     store.heartbeat("three", "0.1.0", T0 + 100, forget_after=60)
     assert [i.id for i in store.instances(T0 + 100)] == ["three"]
+
+
+class _DeadlockError(Exception):
+    sqlstate = "40P01"
+
+
+def test_a_deadlocked_transaction_is_run_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    real = store._begin
+    failures = iter([OperationalError("UPDATE feeds", {}, _DeadlockError("deadlock detected"))])
+
+    def flaky_begin() -> Any:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real()
+
+    monkeypatch.setattr(store, "_begin", flaky_begin)
+    store.sync_feeds([FeedSpec("http://a.test/feed", "a", 600)], T0)
+    assert [s.url for s in store.feed_states()] == ["http://a.test/feed"]
+
+
+def test_other_operational_errors_are_not_retried(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    calls = []
+
+    def broken_begin() -> Any:
+        calls.append(1)
+        raise OperationalError("UPDATE feeds", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(store, "_begin", broken_begin)
+    with pytest.raises(OperationalError):
+        store.sync_feeds([FeedSpec("http://a.test/feed", "a", 600)], T0)
+    assert calls == [1]

@@ -14,10 +14,12 @@ invariants live here:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -34,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.models import Item
@@ -49,10 +51,13 @@ from monitor.store.records import (
     InstanceState,
     NewAlert,
     PollCommit,
+    PollRecord,
 )
 from monitor.store.schema import alerts, deliveries, feeds, instances, items, webhook_state
 
 _RETRYABLE = ("pending", "failed")
+# Rows per multi-row INSERT: 14 columns x 200 stays far below SQLite's 32,766 parameters.
+_ROWS_PER_INSERT = 200
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -69,8 +74,57 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
-        # Take the write lock up front: no deadlock upgrading a read to a write.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write takes the write lock up front: no deadlock upgrading a read to a write.
+        # A read (engine.connect) must not take it: in WAL, reads never wait for writers.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.active else "BEGIN")
+
+
+class _WriteIntent(threading.local):
+    active = False
+
+
+# Set while this thread opens a write transaction (``Store._begin``, migrations).
+_write_intent = _WriteIntent()
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+# PostgreSQL deadlock / serialization failure, SQLite busy: the transaction was rolled back
+# whole, so running it again is safe.
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}
+_ATTEMPTS = 4
+
+
+def _is_transient(exc: OperationalError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate in _TRANSIENT_SQLSTATES or "database is locked" in str(exc.orig)
+
+
+def _retried(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run a write transaction again when the database aborted it to break a deadlock."""
+
+    @functools.wraps(method)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return method(*args, **kwargs)
+            except OperationalError as exc:
+                if attempt == _ATTEMPTS or not _is_transient(exc):
+                    raise
+                time.sleep(0.02 * attempt)
+        raise AssertionError("unreachable")
+
+    return run
+
+
+@contextlib.contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    _write_intent.active = True
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        _write_intent.active = False
 
 
 def _feed_state(row: Any) -> FeedState:
@@ -183,12 +237,12 @@ class Store:
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:
-        with self._writer, self.engine.begin() as conn:
+        with self._writer, _writing(self.engine) as conn:
             yield conn
 
     def _migrate(self) -> None:
         try:
-            with self.engine.begin() as conn:
+            with _writing(self.engine) as conn:
                 if self.dialect == "postgresql":
                     # Several instances starting together: one migrates, the others wait.
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7146032201)")
@@ -221,6 +275,7 @@ class Store:
 
     # -- feeds ---------------------------------------------------------------------------
 
+    @_retried
     def sync_feeds(self, specs: Sequence[FeedSpec], now: float) -> None:
         """Make the feeds table match the config: add new feeds (due now), retire removed ones."""
         wanted = {spec.url: spec for spec in specs}
@@ -261,6 +316,7 @@ class Store:
             if gone:
                 conn.execute(update(feeds).where(feeds.c.url.in_(gone)).values(active=0))
 
+    @_retried
     def claim_due_feeds(
         self, now: float, *, owner: str, lease: float, limit: int = 100, urls: Iterable[str] = ()
     ) -> list[FeedState]:
@@ -332,77 +388,117 @@ class Store:
         now: float,
     ) -> PollCommit:
         """One transaction: feed state, items as seen, their alerts, the alerts' deliveries."""
-        alerts_by_item: dict[str, list[NewAlert]] = {}
-        for alert in new_alerts:
-            alerts_by_item.setdefault(alert.item.key, []).append(alert)
-        inserted_items = 0
-        alert_ids: list[str] = []
-        delivery_count = 0
-        with self._begin() as conn:
-            for item in new_items:
-                item_id = conn.execute(
-                    self._insert(items)
-                    .values(_item_row(item, now))
-                    .on_conflict_do_nothing(index_elements=["feed_url", "item_key"])
-                    .returning(items.c.id)
-                ).scalar()
-                if item_id is None:
-                    continue  # someone recorded it first: its alerts are theirs
-                inserted_items += 1
-                for alert in alerts_by_item.get(item.key, ()):
-                    created = conn.execute(
-                        self._insert(alerts)
-                        .values(
-                            id=alert.id,
-                            rule=alert.rule,
-                            story_key=item.story_key,
-                            item_id=item_id,
-                            payload=json.dumps(alert.payload, ensure_ascii=False),
-                            created_at=alert.created_at,
-                        )
-                        .on_conflict_do_nothing(index_elements=["rule", "story_key"])
-                        .returning(alerts.c.id)
-                    ).scalar()
-                    if created is None:
-                        continue  # the same story already alerted on this rule
-                    alert_ids.append(alert.id)
-                    for hook in alert.webhooks:
-                        conn.execute(
-                            deliveries.insert().values(
-                                alert_id=alert.id,
-                                webhook=hook,
-                                state="pending",
-                                attempts=0,
-                                next_attempt_at=alert.created_at,
-                                created_at=alert.created_at,
-                            )
-                        )
-                        delivery_count += 1
-            values: dict[str, Any] = {
-                "status": update_.status,
-                "last_polled_at": update_.polled_at,
-                "next_poll_at": update_.next_poll_at,
-                "current_interval": update_.interval,
-                "item_rate": update_.item_rate,
-                "possible_gaps": feeds.c.possible_gaps + int(update_.possible_gap),
-                "error_count": update_.error_count,
-                "last_error": update_.last_error,
-                "last_error_kind": update_.last_error_kind,
-                "redirect_target": update_.redirect_target,
-                "redirect_count": update_.redirect_count,
-                "items_seen": feeds.c.items_seen + inserted_items,
-                "lease_owner": None,
-                "lease_until": None,
-            }
-            if update_.success:
-                values["last_success_at"] = update_.polled_at
-                values["etag"] = update_.etag
-                values["last_modified"] = update_.last_modified
-            if update_.fetch_url:
-                values["fetch_url"] = update_.fetch_url
-            conn.execute(update(feeds).where(feeds.c.url == feed_url).values(**values))
-        return PollCommit(inserted_items, tuple(alert_ids), delivery_count)
+        return self.record_polls([PollRecord(feed_url, update_, new_items, new_alerts, now)])[0]
 
+    @_retried
+    def record_polls(self, polls: Sequence[PollRecord]) -> list[PollCommit]:
+        """Several polls in ONE transaction, each written whole as ``record_poll`` writes it.
+
+        Group commit: on SQLite every commit is an fsync, and polls finishing together can
+        share one. A transaction never holds part of a poll, so the invariant is unchanged.
+        """
+        # Rows locked in one order (by feed) by every writer: no deadlock between them.
+        order = sorted(range(len(polls)), key=lambda i: polls[i].feed_url)
+        commits: dict[int, PollCommit] = {}
+        with self._begin() as conn:
+            for i in order:
+                commits[i] = self._write_poll(conn, polls[i])
+        return [commits[i] for i in range(len(polls))]
+
+    def _write_poll(self, conn: Connection, poll: PollRecord) -> PollCommit:
+        # Multi-row statements: one INSERT per table, not one per item (~0.4 ms each).
+        item_ids = self._insert_items(conn, poll.new_items, poll.now)
+        planned = [
+            (alert, item_ids[alert.item.key])
+            for alert in poll.new_alerts
+            if alert.item.key in item_ids  # an item recorded by someone else: not our alerts
+        ]
+        created = self._insert_alerts(conn, planned)
+        alert_ids = [alert.id for alert, _ in planned if alert.id in created]
+        delivery_rows = [
+            {
+                "alert_id": alert.id,
+                "webhook": hook,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": alert.created_at,
+                "created_at": alert.created_at,
+            }
+            for alert, _ in planned
+            if alert.id in created
+            for hook in alert.webhooks
+        ]
+        if delivery_rows:
+            conn.execute(deliveries.insert(), delivery_rows)
+        self._update_feed(conn, poll.feed_url, poll.update, len(item_ids))
+        return PollCommit(len(item_ids), tuple(alert_ids), len(delivery_rows))
+
+    def _insert_items(self, conn: Connection, new: Sequence[Item], now: float) -> dict[str, int]:
+        """Insert the items not stored yet; their keys and new row ids."""
+        ids: dict[str, int] = {}
+        rows = [_item_row(item, now) for item in new]
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            result = conn.execute(
+                self._insert(items)
+                .values(rows[start : start + _ROWS_PER_INSERT])
+                .on_conflict_do_nothing(index_elements=["feed_url", "item_key"])
+                .returning(items.c.id, items.c.item_key)
+            )
+            ids.update((key, item_id) for item_id, key in result)
+        return ids
+
+    def _insert_alerts(self, conn: Connection, planned: Sequence[tuple[NewAlert, int]]) -> set[str]:
+        """Insert alerts, one per (rule, story): the ids of those actually created."""
+        created: set[str] = set()
+        rows = [
+            {
+                "id": alert.id,
+                "rule": alert.rule,
+                "story_key": alert.item.story_key,
+                "item_id": item_id,
+                "payload": json.dumps(alert.payload, ensure_ascii=False),
+                "created_at": alert.created_at,
+            }
+            for alert, item_id in planned
+        ]
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            result = conn.execute(
+                self._insert(alerts)
+                .values(rows[start : start + _ROWS_PER_INSERT])
+                .on_conflict_do_nothing(index_elements=["rule", "story_key"])
+                .returning(alerts.c.id)
+            )
+            created.update(result.scalars())
+        return created
+
+    def _update_feed(
+        self, conn: Connection, feed_url: str, update_: FeedUpdate, inserted_items: int
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": update_.status,
+            "last_polled_at": update_.polled_at,
+            "next_poll_at": update_.next_poll_at,
+            "current_interval": update_.interval,
+            "item_rate": update_.item_rate,
+            "possible_gaps": feeds.c.possible_gaps + int(update_.possible_gap),
+            "error_count": update_.error_count,
+            "last_error": update_.last_error,
+            "last_error_kind": update_.last_error_kind,
+            "redirect_target": update_.redirect_target,
+            "redirect_count": update_.redirect_count,
+            "items_seen": feeds.c.items_seen + inserted_items,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        if update_.success:
+            values["last_success_at"] = update_.polled_at
+            values["etag"] = update_.etag
+            values["last_modified"] = update_.last_modified
+        if update_.fetch_url:
+            values["fetch_url"] = update_.fetch_url
+        conn.execute(update(feeds).where(feeds.c.url == feed_url).values(**values))
+
+    @_retried
     def prune(self, *, content_before: float, keys_before: float) -> tuple[int, int]:
         """Drop item text older than ``content_before``; forget items, their alerts and
         deliveries older than ``keys_before`` (never one still waiting to be delivered).
@@ -458,6 +554,7 @@ class Store:
             query = select(deliveries.c.webhook).where(self._due_deliveries(now)).distinct()
             return set(conn.execute(query).scalars())
 
+    @_retried
     def claim_due_deliveries(
         self,
         now: float,
@@ -536,6 +633,7 @@ class Store:
             ]
         )
 
+    @_retried
     def record_deliveries(
         self, results: Sequence[DeliveryResult], *, release: Sequence[int] = ()
     ) -> None:
@@ -580,6 +678,7 @@ class Store:
                     .values(lease_owner=None, lease_until=None)
                 )
 
+    @_retried
     def release_deliveries(self, delivery_ids: Sequence[int]) -> None:
         """Give back leased deliveries untouched (e.g. on shutdown, or a paused endpoint)."""
         if not delivery_ids:
@@ -600,6 +699,7 @@ class Store:
                 owners.update(conn.execute(query.distinct()).scalars())
             return owners
 
+    @_retried
     def heartbeat(self, owner: str, version: str, now: float, *, forget_after: float) -> None:
         """Record that ``owner`` is alive; forget instances silent for ``forget_after``."""
         with self._begin() as conn:
@@ -631,12 +731,14 @@ class Store:
                 for r in rows
             ]
 
+    @_retried
     def leave(self, owner: str) -> None:
         """A clean stop: give back every lease and drop the instance row."""
         self.release_leases(owner)
         with self._begin() as conn:
             conn.execute(instances.delete().where(instances.c.id == owner))
 
+    @_retried
     def release_leases(self, owner: str) -> None:
         """Give back every feed and delivery this instance holds (graceful shutdown)."""
         with self._begin() as conn:
@@ -647,6 +749,7 @@ class Store:
                     .values(lease_owner=None, lease_until=None)
                 )
 
+    @_retried
     def disable_webhook(self, name: str, reason: str, now: float) -> None:
         with self._begin() as conn:
             conn.execute(
@@ -657,6 +760,7 @@ class Store:
                 )
             )
 
+    @_retried
     def enable_webhook(self, name: str) -> None:
         with self._begin() as conn:
             conn.execute(webhook_state.delete().where(webhook_state.c.name == name))
@@ -735,6 +839,7 @@ class Store:
             raw = conn.execute(select(alerts.c.payload).where(alerts.c.id == alert_id)).scalar()
         return json.loads(raw) if raw is not None else None
 
+    @_retried
     def replay(
         self,
         now: float,
