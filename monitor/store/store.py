@@ -127,6 +127,13 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         _write_intent.active = False
 
 
+def _lease(conn: Connection, key: Any, keys: Sequence[Any], owner: str, until: float) -> None:
+    """Mark rows (already locked by the claiming SELECT) as ``owner``'s until ``until``."""
+    conn.execute(
+        update(key.table).where(key.in_(list(keys))).values(lease_owner=owner, lease_until=until)
+    )
+
+
 def _feed_state(row: Any) -> FeedState:
     return FeedState(
         url=row.url,
@@ -336,11 +343,7 @@ class Store:
             claimed = [row.url for row in conn.execute(query)]
             if not claimed:
                 return []
-            conn.execute(
-                update(feeds)
-                .where(feeds.c.url.in_(claimed))
-                .values(lease_owner=owner, lease_until=now + lease)
-            )
+            _lease(conn, feeds.c.url, claimed, owner, now + lease)
             rows = conn.execute(select(feeds).where(feeds.c.url.in_(claimed)))
             states = [_feed_state(row) for row in rows]
         return sorted(states, key=lambda s: s.next_poll_at)
@@ -575,11 +578,7 @@ class Store:
             ids = list(conn.execute(query).scalars())
             if not ids:
                 return []
-            conn.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_(ids))
-                .values(lease_owner=owner, lease_until=now + lease)
-            )
+            _lease(conn, deliveries.c.id, ids, owner, now + lease)
             rows = conn.execute(
                 select(
                     deliveries.c.id,
