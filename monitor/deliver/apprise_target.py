@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import warnings
+from types import ModuleType
 from typing import Any
 
 from monitor.deliver.formats import PLAIN, match_lines, safe_link, text
@@ -48,11 +50,20 @@ def apprise_message(payload: dict[str, Any]) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
+def _apprise() -> ModuleType:
+    """The apprise package, imported on first use: most configs have no Apprise target."""
+    with warnings.catch_warnings():
+        # Its PGP helper, loaded lazily by the email plugin, imports imghdr (deprecated
+        # since 3.11): load both here, once, quietly, not later inside a send.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+        import apprise.utils.pgp
+    return apprise
+
+
 def apprise_host(url: str) -> str | None:
     """The network host an Apprise URL names, or None if Apprise does not know the URL."""
-    import apprise  # imported on first use: most configs have no Apprise target
-
-    service = apprise.Apprise.instantiate(url)
+    service = _apprise().Apprise.instantiate(url)
     if service is None:
         return None
     return str(service.host or "").strip("[]")
@@ -76,11 +87,9 @@ def check_apprise_url(url: str, policy: NetworkPolicy) -> None:
 
 def notify(url: str, title: str, body: str, timeout: float, policy: NetworkPolicy) -> str | None:
     """Send one message (blocking); the error text, or None once Apprise accepted it."""
-    import apprise
-
     try:
         check_apprise_url(url, policy)
-        sender = apprise.Apprise()
+        sender = _apprise().Apprise()
         if not sender.add(url):
             return "Apprise refused the URL"
         result = sender.notify(body=body, title=title, timeout=timeout)

@@ -79,7 +79,8 @@ class Consumer:
             time.sleep(reply.delay)
             if 200 <= reply.status < 300:
                 with self.lock:
-                    self.received.append((headers["webhook-id"], json.loads(body)))
+                    # Apprise targets send no webhook-id: their record has an empty one.
+                    self.received.append((headers.get("webhook-id", ""), json.loads(body)))
             return reply
         finally:
             with self.lock:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from importlib.resources import files
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import pytest
 
 from monitor.deliver.payload import SCHEMA_VERSION, alert_payload, clean_text, clip

@@ -1,0 +1,121 @@
+"""Apprise targets: through the outbox, breaker and retries, to a real local endpoint."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.config import Config, load_config
+from monitor.deliver.apprise_target import TITLE_LIMIT, apprise_message
+from monitor.deliver.sender import Sender
+from monitor.errors import ConfigError
+from monitor.store import Store
+from tests.deliver.consumer import T0, Clock, Consumer, Reply, add_alerts, make_config, open_store
+from tests.deliver.test_sender import deliveries, rounds
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store(tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def apprise_hook(consumer: Consumer, **settings: Any) -> dict[str, Any]:
+    return {"name": "ap", "apprise": f"json://127.0.0.1:{consumer.port}/notify", **settings}
+
+
+def sender(store: Store, clock: Clock, config: Config) -> Sender:
+    return Sender(config, store, owner="test", clock=clock, rng=random.Random(7))
+
+
+def test_an_apprise_target_gets_title_link_and_snippets() -> None:
+    payload: dict[str, Any] = {
+        "data": {
+            "rule": "rates",
+            "item": {"title": "Central bank\nraises rates " * 40, "link": "https://news.test/a"},
+            "matches": [{"field": "title", "snippet": "Central bank **raises** rates"}],
+        }
+    }
+    title, body = apprise_message(payload)
+    assert len(title) <= TITLE_LIMIT
+    assert "\n" not in title
+    assert body.splitlines()[1:] == ["https://news.test/a", "title: Central bank raises rates"]
+    payload["data"]["item"]["link"] = "javascript:alert(1)"
+    assert "javascript" not in apprise_message(payload)[1]  # only plain http(s) links
+
+
+def test_delivered_through_apprise_to_a_local_endpoint(store: Store) -> None:
+    consumer = Consumer()
+    try:
+        (alert,) = add_alerts(store, 1, ("ap",))
+        (outcomes,) = rounds(sender(store, Clock(), make_config(apprise_hook(consumer))))
+    finally:
+        consumer.close()
+    assert [o.result for o in outcomes] == ["delivered"]
+    assert deliveries(store)[alert].state == "delivered"
+    [(_, document)] = consumer.received
+    assert document["title"] == "Story a0"
+    assert document["message"].splitlines() == [
+        "r: Story a0",
+        "https://news.test/a0",
+        "title: Story a0",
+    ]
+
+
+def test_a_failing_apprise_endpoint_is_retried_on_the_schedule(store: Store) -> None:
+    consumer = Consumer(script=lambda n: Reply(500 if n == 1 else 200))
+    clock = Clock()
+    try:
+        (alert,) = add_alerts(store, 1, ("ap",))
+        config = make_config(apprise_hook(consumer))
+        (first,) = rounds(sender(store, clock, config))
+        record = deliveries(store)[alert]
+        assert record.next_attempt_at is not None
+        clock.now = record.next_attempt_at
+        (second,) = rounds(sender(store, clock, config))
+    finally:
+        consumer.close()
+    assert [o.result for o in first] == ["retry"]
+    assert (record.state, record.attempts) == ("failed", 1)
+    assert record.last_error == "Apprise notify failed: failure"
+    assert 5 * 0.85 <= record.next_attempt_at - T0 <= 5 * 1.15  # the default schedule
+    assert [o.result for o in second] == ["delivered"]
+    assert consumer.requests == 2
+
+
+def test_a_loopback_apprise_host_is_refused_unless_private_is_allowed(store: Store) -> None:
+    consumer = Consumer()
+    try:
+        (alert,) = add_alerts(store, 1, ("ap",))
+        config = make_config(apprise_hook(consumer), network={"allow_private": False})
+        (outcomes,) = rounds(sender(store, Clock(), config))
+    finally:
+        consumer.close()
+    assert [o.result for o in outcomes] == ["retry"]
+    assert consumer.requests == 0
+    error = deliveries(store)[alert].last_error
+    assert error
+    assert error.startswith("refused: 127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{name: a, url: 'https://h.test/x', apprise: 'json://h.test/x'}", "exactly one of"),
+        ("{name: a}", "exactly one of"),
+        ("{name: a, apprise: 'nosuchservice://x'}", "not an Apprise URL"),
+        ("{name: a, apprise: 'json://h.test/x', secret: 'whsec_aGVsbG8='}", "not signed"),
+    ],
+)
+def test_apprise_config_errors(tmp_path: Path, entry: str, message: str) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"feeds: []\nwebhooks:\n  - {entry}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
