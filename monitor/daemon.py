@@ -289,6 +289,8 @@ class Daemon:
         # APScheduler's shutdown cancels running jobs and logs each as a crash: stop new
         # runs, let the running ones (all short: delivery rounds run outside the jobs) end.
         self.scheduler.pause()
+        # One grace period for everything below, so the whole stop stays within the bound.
+        deadline = time.monotonic() + SHUTDOWN_GRACE
         if self.running_jobs:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.jobs_idle.wait(), SHUTDOWN_GRACE)
@@ -297,7 +299,8 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self.polls, return_exceptions=True)
         if self.rounds:
-            _done, late = await asyncio.wait(self.rounds, timeout=SHUTDOWN_GRACE)
+            remaining = max(deadline - time.monotonic(), 0.1)
+            _done, late = await asyncio.wait(self.rounds, timeout=remaining)
             for unfinished in late:
                 unfinished.cancel()
             await asyncio.gather(*late, return_exceptions=True)
