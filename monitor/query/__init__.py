@@ -133,10 +133,10 @@ API
 configuration order; ``explain=False`` skips the snippets, for callers that only count
 matches); ``RuleSet.names``; ``normalize(text)``; ``tokenize(text)``.
 
-Speed: all rules are compiled into one matcher. Each item is tokenized once, one
-Aho-Corasick pass over its words finds the rules that can match (each rule is indexed by the
-words it cannot match without), and only those are evaluated; see ``monitor.query.match``
-and ``bench/match.py``.
+Speed: all rules are compiled into one matcher. Each item is tokenized once; one dictionary
+lookup per token (cached per rule set) finds the rules that can match (each rule is indexed
+by the words it cannot match without), and only those are evaluated; see
+``monitor.query.match`` and ``bench/match.py``.
 """
 
 from monitor.query.match import RuleSet, RuleSyntaxError, compile_rules

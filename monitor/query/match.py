@@ -14,10 +14,13 @@ How ``RuleSet.match(item)`` works:
    news words, length, capitals in the query, wildcards) and the cheapest sufficient set wins.
    A rule with no anchor (only wildcards shorter than 3 letters, or only a filter such as
    ``lang:ur`` or ``lang:en -x``) is evaluated for every item.
-3. The anchors live in one Aho-Corasick automaton: per item it runs once over the item's
-   distinct tokens joined by spaces (``" tok "`` patterns for words, ``" pre"`` for wildcard
-   prefixes). Anchors of stemmed rules are stems, looked up in the set of the item's stems.
-   The rules these hits point at are the candidates, evaluated in configuration order.
+3. The anchors are found with one dictionary lookup per token: a cache per RuleSet maps
+   each token it has seen to the query words, stems and wildcard prefixes that token
+   satisfies (filled on first sight, cleared past 300k entries). The union over an item's
+   tokens (``_Doc.present``) names the candidate rules, evaluated in configuration order,
+   and answers their plain word tests too. This replaced a pyahocorasick pass over the
+   joined tokens: since items are tokenized anyway, whole-word lookups are cheaper than an
+   automaton pass, and stems come out of the same cache instead of stemming every token.
 4. A candidate is evaluated by closures compiled from its AST: cheapest operand first,
    set lookups where positions are not needed, an OR's plain words as one set operation,
    NEAR only when both sides occur, over sorted positions.
@@ -34,9 +37,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Any
-
-import ahocorasick
 
 from monitor.errors import QuerySyntaxError
 from monitor.models import FieldHit, Item, RuleMatch, RuleSpec
@@ -238,22 +240,69 @@ def _field_values(item: Item, name: str) -> tuple[str, ...]:
 _STEMS: dict[str, Callable[[str], str]] = {}
 
 
+Key = Any  # a query word (str), a stem (lang, stem) or a wildcard prefix ("*", prefix)
+
+
+class _TokenKeys(dict[str, tuple[Key, ...]]):
+    """token -> the keys of the rule set's vocabulary it satisfies, computed on first sight.
+
+    The vocabulary is every exact query word (stemmed, as ``(lang, stem)``, for stemming
+    rules) and every wildcard prefix used as an anchor (``("*", prefix)``). Nearly all tokens
+    map to ``()``; a token seen again costs one dict lookup. Bounded: cleared when full.
+    """
+
+    MAX = 300_000
+
+    def __init__(
+        self,
+        vocab: frozenset[Key],
+        langs: Sequence[str],
+        prefixes: frozenset[str],
+    ) -> None:
+        super().__init__()
+        self.vocab = vocab
+        self.langs = tuple(langs)
+        self.prefixes = prefixes
+        self.lens = tuple(sorted({len(p) for p in prefixes}))
+
+    def __missing__(self, token: str) -> tuple[Key, ...]:
+        keys: list[Key] = []
+        vocab = self.vocab
+        if token in vocab:
+            keys.append(token)
+        for lang in self.langs:
+            key = (lang, _STEMS[lang](token))
+            if key in vocab:
+                keys.append(key)
+        for n in self.lens:
+            if n > len(token):
+                break
+            if token[:n] in self.prefixes:
+                keys.append(("*", token[:n]))
+        if len(self) >= self.MAX:
+            self.clear()
+        out = self[token] = tuple(keys)
+        return out
+
+
 class _Doc:
-    """An item prepared for matching: tokenized once, indexes shared by every rule."""
+    """An item prepared for matching: tokenized once, indexes shared by every rule.
 
-    __slots__ = ("_djoined", "_dstems", "default_set", "fields", "item", "lang", "memo")
+    ``present``: the vocabulary keys (see ``_TokenKeys``) that occur in title, summary or
+    content -- the prefilter's hits and the word lookups of every rule, from one pass.
+    """
 
-    def __init__(self, item: Item) -> None:
+    __slots__ = ("_djoined", "fields", "item", "lang", "memo", "present")
+
+    def __init__(self, item: Item, keys: _TokenKeys) -> None:
         self.item = item
         self.lang = _primary_lang(item.lang)
         title = _Field.single(item.title)
         summary = _Field.single(item.summary)
         content = _Field.single(item.content)
         self.fields = {"title": title, "summary": summary, "content": content}
-        default = set(content.groups[0])
-        default.update(title.groups[0], summary.groups[0])
-        self.default_set = default
-        self._dstems: dict[str, set[str]] = {}
+        tokens = chain(title.groups[0], summary.groups[0], content.groups[0])
+        self.present: set[Key] = set(chain.from_iterable(map(keys.__getitem__, tokens)))
         self._djoined: dict[str | None, str] = {}
         self.memo: dict[Any, list[int]] = {}
 
@@ -271,25 +320,6 @@ class _Doc:
             parts = (self.fields[f].view(lang).joined for f in DEFAULT_FIELDS)
             s = self._djoined[lang] = "\x00".join(parts)
         return s
-
-    def default_stems(self, lang: str) -> set[str]:
-        s = self._dstems.get(lang)
-        if s is None:
-            s = self._dstems[lang] = set(map(_STEMS[lang], self.default_set))
-        return s
-
-    def anchor_tokens(self, extra_fields: Sequence[str]) -> set[str]:
-        """Distinct tokens of the default fields and of ``extra_fields``."""
-        if not extra_fields:
-            return self.default_set
-        return self.default_set.union(*(self.field(f).set for f in extra_fields))
-
-    def anchor_stems(self, lang: str, extra_fields: Sequence[str]) -> set[str]:
-        stems = self.default_stems(lang)
-        if not extra_fields:
-            return stems
-        stem = _STEMS[lang]
-        return stems.union(*(map(stem, self.field(f).set) for f in extra_fields))
 
 
 # --- compiled nodes -----------------------------------------------------------------------
@@ -330,20 +360,22 @@ class _TermM(_SpanNode):
         )
         self.key = (self.elems, lang)
         self.exact = tuple(w for w, p in self.elems if not p)
+        # how each exact word is looked up in ``_Doc.present``
+        self.keys: tuple[Key, ...] = tuple(w if lang is None else (lang, w) for w in self.exact)
         self.prefixes = tuple(w for w, p in self.elems if p)
+        # keys of ``_Doc.present`` that must all be there for a hit in title/summary/content
+        self.need = self.keys + tuple(("*", p) for p in self.prefixes)
         self.cost = 1.0 + (len(self.elems) - 1) * 0.5 + 2.0 * len(self.prefixes)
         # one exact word searched in the default fields: an OR can test a set of them at once
         self.plain = term.fields is None and len(self.elems) == 1 and not self.prefixes
         self.test = self._compile(term.fields is None)
 
     def _compile(self, default: bool) -> Test:
-        lang, fields, exact = self.lang, self.fields, self.exact
+        lang, fields, exact, keys = self.lang, self.fields, self.exact, self.keys
         if len(self.elems) == 1 and not self.prefixes:  # a word: set lookups
-            word = exact[0]
+            word, key = exact[0], keys[0]
             if default:
-                if lang is None:
-                    return lambda d: word in d.default_set
-                return lambda d: word in d.default_stems(lang)
+                return lambda d: key in d.present
             return lambda d: any(word in d.field(f).view(lang).set for f in fields)
         if len(self.elems) == 1:  # a wildcard: " prefix" in " tok tok "
             needle, view = " " + self.prefixes[0], None
@@ -355,10 +387,10 @@ class _TermM(_SpanNode):
             return lambda d: any(needle in d.field(f).view(view).joined for f in fields)
 
         def search_default(d: _Doc) -> bool:
-            if exact:  # every word must be there somewhere first: a set lookup each
-                have = d.default_set if lang is None else d.default_stems(lang)
-                for w in exact:
-                    if w not in have:
+            if keys:  # every word must be there somewhere first: a set lookup each
+                have = d.present
+                for k in keys:
+                    if k not in have:
                         return False
             return needle in d.default_joined(view)
 
@@ -367,6 +399,8 @@ class _TermM(_SpanNode):
     def starts(self, d: _Doc, f: str) -> list[int]:
         """Virtual positions where this term starts in field ``f`` (memoized per item: many
         rules share terms)."""
+        if f in DEFAULT_FIELDS and not d.present.issuperset(self.need):
+            return []
         key = (self.key, f)
         found = d.memo.get(key)
         if found is None:
@@ -436,22 +470,19 @@ class _OrM(_SpanNode):
     def __init__(self, children: list[_Compiled]) -> None:
         self.children = sorted(children, key=lambda c: c.cost)
         self.cost = sum(c.cost for c in children)
-        self.words: dict[str, _TermM] = {}
+        self.words: dict[Key, _TermM] = {}
         rest: list[_Compiled] = []
         for c in self.children:
-            if isinstance(c, _TermM) and c.plain and c.exact[0] not in self.words:
-                self.words[c.exact[0]] = c
+            if isinstance(c, _TermM) and c.plain and c.keys[0] not in self.words:
+                self.words[c.keys[0]] = c
             else:
                 rest.append(c)
         self.rest = rest
-        self.lang = next((c.lang for c in self.words.values()), None)
-        words, lang = frozenset(self.words), self.lang
+        words = frozenset(self.words)
         tests = tuple(c.test for c in rest)
 
         def test(d: _Doc) -> bool:
-            if words and not words.isdisjoint(
-                d.default_set if lang is None else d.default_stems(lang)
-            ):
+            if words and not words.isdisjoint(d.present):
                 return True
             for t in tests:  # noqa: SIM110 - a loop is faster than any() on a generator
                 if t(d):
@@ -470,8 +501,7 @@ class _OrM(_SpanNode):
         """The children worth looking at: plain words only if they occur in the item."""
         if not self.words or (f is not None and f not in DEFAULT_FIELDS):
             return self.rest
-        have = d.default_set if self.lang is None else d.default_stems(self.lang)
-        return [self.words[w] for w in self.words.keys() & have] + self.rest
+        return [self.words[w] for w in self.words.keys() & d.present] + self.rest
 
     def _span_children(self, d: _Doc, f: str) -> Iterator[_SpanNode]:
         for c in self._present(d, f):
@@ -659,6 +689,7 @@ class _Rule:
         self.query = query
         self.lang = lang
         self.labels: list[str] = []
+        self.terms: list[_TermM] = []
         self.root = self._compile(query.root)
         self.test = self.root.test
         self.anchors = _anchors(query.root, lang)
@@ -667,7 +698,9 @@ class _Rule:
         match node:
             case Term():
                 self.labels.append(node.label)
-                return _TermM(node, len(self.labels) - 1, self.lang)
+                term = _TermM(node, len(self.labels) - 1, self.lang)
+                self.terms.append(term)
+                return term
             case And(children):
                 return _AndM([self._compile(c) for c in children])
             case Or(children):
@@ -745,35 +778,36 @@ class RuleSet:
     def __init__(self, rules: list[_Rule]) -> None:
         self._rules = rules
         self._names = tuple(r.name for r in rules)
-        patterns: dict[str, list[int]] = {}
-        stem_anchors: dict[str, dict[str, list[int]]] = {}
+        self._index = {r.name: i for i, r in reversed(list(enumerate(rules)))}
+        anchored: dict[Key, list[int]] = {}
+        vocab: set[Key] = set()
+        prefixes: set[str] = set()
         always: list[int] = []
         fields: set[str] = set()
         for i, rule in enumerate(rules):
+            for term in rule.terms:
+                vocab.update(term.keys)
+                prefixes.update(term.prefixes)
             if rule.anchors is None:
                 always.append(i)
                 continue
             fields |= _anchor_fields(rule.query.root)
             for kind, word in rule.anchors[1]:
                 if kind == "w":
-                    patterns.setdefault(f" {word} ", []).append(i)
+                    key: Key = word
                 elif kind == "p":
-                    patterns.setdefault(f" {word}", []).append(i)
-                else:  # a stem, looked up in the item's set of stems
-                    stem_anchors.setdefault(kind, {}).setdefault(word, []).append(i)
+                    key = ("*", word)
+                    prefixes.add(word)
+                else:  # a stem
+                    key = (kind, word)
+                vocab.add(key)
+                anchored.setdefault(key, []).append(i)
         self._always = tuple(always)
         self._extra_fields = tuple(f for f in FIELDS if f in fields - set(DEFAULT_FIELDS))
-        self._stem_anchors = tuple(
-            (lang, frozenset(table), {k: tuple(v) for k, v in table.items()})
-            for lang, table in sorted(stem_anchors.items())
-        )
-        self._automaton: Any = None
-        if patterns:
-            automaton = ahocorasick.Automaton()
-            for pattern, idx in patterns.items():
-                automaton.add_word(pattern, tuple(idx))
-            automaton.make_automaton()
-            self._automaton = automaton
+        self._anchored = {k: tuple(v) for k, v in anchored.items()}
+        self._anchor_keys = frozenset(anchored)
+        langs = sorted({r.lang for r in rules if r.lang is not None})
+        self._keys = _TokenKeys(frozenset(vocab), langs, frozenset(prefixes))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -784,26 +818,29 @@ class RuleSet:
 
     def candidates(self, item: Item) -> list[int]:
         """Indexes of the rules the prefilter lets through for ``item`` (for tests, benches)."""
-        return self._candidates(_Doc(item))
+        return self._candidates(_Doc(item, self._keys))
 
     def _candidates(self, d: _Doc) -> list[int]:
         found = set(self._always)
-        if self._automaton is not None:
-            text = " " + " ".join(d.anchor_tokens(self._extra_fields)) + " "
-            for _, idx in self._automaton.iter(text):
-                found.update(idx)
-        for lang, stems, rules in self._stem_anchors:
-            for stem in stems.intersection(d.anchor_stems(lang, self._extra_fields)):
-                found.update(rules[stem])
+        hits = d.present & self._anchor_keys
+        if self._extra_fields:
+            keys = self._keys
+            for f in self._extra_fields:
+                extra = chain.from_iterable(map(keys.__getitem__, d.field(f).set))
+                hits.update(self._anchor_keys.intersection(extra))
+        anchored = self._anchored
+        for key in hits:
+            found.update(anchored[key])
         return sorted(found)
 
     def match(self, item: Item, explain: bool = True) -> list[RuleMatch]:
         """The rules ``item`` matches, in configuration order, with explain data.
 
-        ``explain=False`` leaves ``hits`` empty: for callers that only need which rules
-        match (labeled evaluation), explaining costs about as much as matching.
+        ``explain=False`` leaves ``hits`` empty: matching decides which rules match, and
+        explaining (placing the hits in the original text) costs more than matching; a caller
+        can ask ``explain(item, rule)`` for the matches it keeps.
         """
-        d = _Doc(item)
+        d = _Doc(item, self._keys)
         rules = self._rules
         out = []
         for i in self._candidates(d):
@@ -811,6 +848,16 @@ class RuleSet:
             if rule.test(d):
                 out.append(RuleMatch(rule.name, rule.explain(d) if explain else ()))
         return out
+
+    def explain(self, item: Item, rule: str) -> tuple[FieldHit, ...]:
+        """The explain data of rule ``rule`` (a name in ``names``) for ``item``: what
+        ``match(item)`` puts in that rule's ``RuleMatch.hits``; empty if it does not match.
+
+        Raises ``KeyError`` for an unknown rule name.
+        """
+        compiled = self._rules[self._index[rule]]
+        d = _Doc(item, self._keys)
+        return compiled.explain(d) if compiled.test(d) else ()
 
 
 def compile_rules(rules: Sequence[RuleSpec]) -> RuleSet:
