@@ -3,7 +3,7 @@
 Run ``.venv/bin/python bench/poll.py`` (``--feeds 300`` for a short run). A separate process
 serves N feeds (default 2,000) of ~49 KiB and 17 items each from 127.0.0.1, with an ETag.
 Three scenarios run in order against one SQLite store, each a full ``App.poll_all`` (fetch,
-parse off the event loop, identify, unseen, match, record_poll; no webhook delivery):
+parse + identify + match in worker processes, unseen, record_polls; no webhook delivery):
 
 * all-new:   the first poll of every feed: every item is new, stored and matched;
 * unchanged: the same documents again, answered 200 (the server ignores If-None-Match):
@@ -221,6 +221,8 @@ async def poll_round(config: Config) -> tuple[float, dict[str, int]]:
         started = time.perf_counter()
         outcomes = await app.poll_all()
         elapsed = time.perf_counter() - started
+        if app.poller.workers is not None:  # reaped, their CPU time counts in RUSAGE_CHILDREN
+            app.poller.workers.shutdown(wait=True)
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.error_kind or o.result] = counts.get(o.error_kind or o.result, 0) + 1
@@ -243,7 +245,7 @@ def naive(server: FeedServer, rules: list[tuple[str, str, str]], sample: int) ->
 
 
 def cpu_seconds() -> tuple[float, float]:
-    """CPU time of this process and of its finished children (the parse workers)."""
+    """CPU time of this process and of its finished children (the feed workers)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
@@ -288,7 +290,7 @@ def main() -> int:
                 print(
                     f"{scenario:10} {results[scenario]:>9,.0f} feeds/min  ({elapsed:.1f} s; "
                     f"{results[scenario] / results['naive']:.1f}x naive; CPU main {main_cpu:.1f} s, "
-                    f"parse workers {workers_cpu:.1f} s; {counts})"
+                    f"workers {workers_cpu:.1f} s; {counts})"
                 )
     finally:
         server.stop()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TextIO
@@ -18,19 +16,19 @@ from monitor import __version__
 from monitor.config import Config
 from monitor.deliver.sender import DeliveryOutcome, Sender
 from monitor.fetch import Fetcher
-from monitor.models import RuleSpec
 from monitor.netguard import NetworkPolicy
 from monitor.query import RuleSet, compile_rules
 from monitor.runner import Poller, PollOutcome, feed_specs
 from monitor.store import Store
+from monitor.worker import FeedWorkers, rule_specs
 
-# Fewer feeds than this are parsed faster in-process than a worker pool starts.
-PARSE_POOL_MIN_FEEDS = 50
+# Fewer feeds than this are parsed faster in-process than worker processes start.
+WORKERS_MIN_FEEDS = 50
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor)"
 
 
 def compile_config_rules(config: Config) -> RuleSet:
-    return compile_rules([RuleSpec(r.name, r.query, r.stem) for r in config.rules])
+    return compile_rules(rule_specs(config))
 
 
 def instance_id() -> str:
@@ -52,16 +50,14 @@ def make_fetcher(config: Config) -> Fetcher:
     )
 
 
-def make_parse_pool(config: Config) -> ProcessPoolExecutor | None:
-    """Worker processes for parsing (CPU-bound pure Python), one per core, when it pays.
-
-    Starting them costs ~0.5 s of CPU; bench/poll.py shows where that is won back.
-    "spawn": a fork of a process with threads may inherit a held lock.
+def make_workers(config: Config) -> FeedWorkers | None:
+    """Worker processes for parse + identify + match (CPU-bound pure Python), one per core,
+    when it pays: starting them costs ~0.5 s of CPU; bench/poll.py shows where it is won back.
     """
     workers = os.cpu_count() or 1
-    if workers < 2 or len(config.feeds) < PARSE_POOL_MIN_FEEDS:
+    if workers < 2 or len(config.feeds) < WORKERS_MIN_FEEDS:
         return None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return FeedWorkers(workers, rule_specs(config))
 
 
 @dataclass
@@ -110,14 +106,14 @@ async def open_app(config: Config, *, console: TextIO | None = None) -> AsyncIte
         await asyncio.to_thread(store.sync_feeds, feed_specs(config), time.time())
         fetcher = make_fetcher(config)
         sender = Sender(config, store, owner=owner, console=console)
-        parse_pool = make_parse_pool(config)
+        workers = make_workers(config)
         try:
-            poller = Poller(config, store, fetcher, rules, owner=owner, parse_executor=parse_pool)
+            poller = Poller(config, store, fetcher, rules, owner=owner, workers=workers)
             yield App(config=config, store=store, poller=poller, sender=sender, owner=owner)
         finally:
             await sender.aclose()
             await fetcher.aclose()
-            if parse_pool is not None:
-                parse_pool.shutdown(wait=False, cancel_futures=True)
+            if workers is not None:
+                workers.shutdown()
     finally:
         store.close()

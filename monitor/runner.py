@@ -2,9 +2,9 @@
 
 ::
 
-    fetch (fetch.Fetcher) ─► parse (parse.parse_feed, off the event loop)
-      ─► identify (identity.identify) ─► unseen (store.unseen)
-      ─► match (query.RuleSet) ─► payload (deliver.payload)
+    fetch (fetch.Fetcher)
+      ─► parse ─► identify ─► match (worker.process_feed: one call, in a worker process)
+      ─► unseen (store.unseen) ─► alerts for the new items' matches (deliver.payload)
       ─► store.record_polls: feed state + items seen + alerts + deliveries, ONE transaction
          (polls that finish together share it: ``PollRecorder``)
 
@@ -15,12 +15,10 @@ failure never stops the others.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,9 +29,8 @@ from monitor.config import Config, FeedSettings
 from monitor.deliver.payload import alert_payload
 from monitor.errors import FeedParseError, StoreError
 from monitor.fetch import Fetcher, FetchResult
-from monitor.identity import alert_id, identify
-from monitor.models import Alert, Item, ParsedFeed
-from monitor.parse import parse_feed
+from monitor.identity import alert_id
+from monitor.models import Alert, Item, RuleMatch
 from monitor.query import RuleSet
 from monitor.schedule import Adaptation, Timing, adapt, after_failure, after_success
 from monitor.store import (
@@ -46,6 +43,7 @@ from monitor.store import (
     Store,
 )
 from monitor.textclean import one_line
+from monitor.worker import FeedJob, FeedWorkers, ProcessedFeed, process_feed, rule_specs
 
 logger = log.get("monitor.poll")
 
@@ -123,7 +121,7 @@ class Poller:
         rules: RuleSet,
         *,
         owner: str,
-        parse_executor: Executor | None = None,
+        workers: FeedWorkers | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
@@ -132,7 +130,7 @@ class Poller:
         self.fetcher = fetcher
         self.rules = rules
         self.owner = owner
-        self.parse_executor = parse_executor
+        self.workers = workers  # None: parse and match in this process (a few feeds)
         self.clock = clock
         self.rng = rng or random.Random()
         self.recorder = PollRecorder(store)
@@ -142,6 +140,8 @@ class Poller:
     def reconfigure(self, config: Config, rules: RuleSet) -> None:
         self.config = config
         self.rules = rules
+        if self.workers is not None:
+            self.workers.reload(rule_specs(config))
         self._feeds = {f.url: f for f in config.feeds}
         self._webhooks = {r.name: config.webhooks_for(r) for r in config.rules}
 
@@ -173,9 +173,9 @@ class Poller:
         if result.outcome == "error":
             return await self._record_failure(feed, state, result, result.error_kind or "error")
         if result.outcome == "not_modified":
-            return await self._record_success(feed, state, result, None, [])
+            return await self._record_success(feed, state, result, None)
         try:
-            parsed = await self._parse(result)
+            processed = await self._process(feed, result)
         except FeedParseError as exc:
             failed = FetchResult(
                 outcome="error",
@@ -187,19 +187,16 @@ class Poller:
                 bytes_read=result.bytes_read,
             )
             return await self._record_failure(feed, state, failed, "parse")
-        for warning in parsed.warnings:
+        for warning in processed.warnings:
             logger.info("feed warning", feed=feed.name, url=result.url, warning=warning)
-        items = identify(parsed.entries, feed=feed.name, feed_url=feed.url)
-        return await self._record_success(feed, state, result, parsed, items)
+        return await self._record_success(feed, state, result, processed)
 
-    async def _parse(self, result: FetchResult) -> ParsedFeed:
-        if self.parse_executor is None:
-            return parse_feed(result.body, url=result.url, content_type=result.content_type)
-        loop = asyncio.get_running_loop()
-        job = functools.partial(
-            parse_feed, result.body, url=result.url, content_type=result.content_type
-        )
-        return await loop.run_in_executor(self.parse_executor, job)
+    async def _process(self, feed: FeedSettings, result: FetchResult) -> ProcessedFeed:
+        """Parse, identify and match the body: in a worker process if there are workers."""
+        job = FeedJob(result.body, result.url, result.content_type, feed.name, feed.url)
+        if self.workers is None:
+            return process_feed(job, self.rules)
+        return await self.workers.process(job)
 
     def _timing(self, feed: FeedSettings) -> Timing:
         return Timing(feed.interval, feed.min_interval, feed.max_interval)
@@ -224,14 +221,14 @@ class Poller:
         feed: FeedSettings,
         state: FeedState,
         result: FetchResult,
-        parsed: ParsedFeed | None,
-        items: list[Item],
+        processed: ProcessedFeed | None,
     ) -> PollOutcome:
         now = self.clock()
+        items = processed.items if processed else ()
         new_items = await asyncio.to_thread(self.store.unseen, feed.url, items) if items else []
-        new_alerts = self._match(new_items, now)
+        new_alerts = self._alerts(new_items, processed, now)
         target, count, moved_to = self._redirect(state, result)
-        ttl = float(parsed.ttl_seconds) if parsed and parsed.ttl_seconds else None
+        ttl = float(processed.ttl_seconds) if processed and processed.ttl_seconds else None
         # The first poll of a feed sees everything as new; that is no gap.
         possible_gap = (
             state.last_success_at is not None and len(items) > 1 and len(new_items) == len(items)
@@ -327,11 +324,21 @@ class Poller:
             bytes_read=result.bytes_read,
         )
 
-    def _match(self, new_items: Sequence[Item], now: float) -> list[NewAlert]:
+    def _alerts(
+        self, new_items: Sequence[Item], processed: ProcessedFeed | None, now: float
+    ) -> list[NewAlert]:
+        """An alert for each rule each new item matched (the worker matched every item)."""
+        if not new_items or processed is None:
+            return []
+        matches: dict[str, tuple[RuleMatch, ...]] = {
+            item.key: found
+            for item, found in zip(processed.items, processed.matches, strict=True)
+            if found
+        }
         created = datetime.fromtimestamp(now, UTC)
         out: list[NewAlert] = []
         for item in new_items:
-            for match in self.rules.match(item):
+            for match in matches.get(item.key, ()):
                 alert = Alert(
                     id=alert_id(now, os.urandom(10)),
                     rule=match.rule,

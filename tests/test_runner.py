@@ -17,10 +17,13 @@ from sqlalchemy.exc import OperationalError
 
 from monitor.app import compile_config_rules, make_fetcher
 from monitor.config import Config, FeedSettings, NetworkSettings, RuleSettings
-from monitor.models import Item
+from monitor.errors import FeedParseError
+from monitor.models import Item, RuleSpec
+from monitor.query import compile_rules
 from monitor.runner import PERMANENT_REDIRECT_POLLS, Poller, PollOutcome, PollRecorder, feed_specs
 from monitor.schedule import JITTER
 from monitor.store import FeedSpec, FeedState, FeedUpdate, PollCommit, PollRecord, Store
+from monitor.worker import FeedJob, FeedWorkers, process_feed
 from tests.fetch.server import Handler, Server, serving
 
 T0 = 1_750_000_000.0
@@ -348,3 +351,43 @@ def test_a_store_failure_is_an_outcome_not_an_exception(
     outcome = harness.poll()
     assert (outcome.result, outcome.error_kind) == ("error", "store")
     assert "disk I/O error" in (outcome.error or "")
+
+
+# -- worker processes: parse + identify + match in one call ---------------------------------
+
+
+def _job(body: bytes) -> FeedJob:
+    url = "http://127.0.0.1/feed"
+    return FeedJob(body, url, "application/rss+xml", "wire", url)
+
+
+def test_feed_workers_match_with_their_rules_and_take_new_rules_on_reload() -> None:
+    body = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title>"
+        b"<item><guid>a</guid><title>Coalition ultimatum</title></item>"
+        b"<item><guid>b</guid><title>Weather</title></item></channel></rss>"
+    )
+    first = [RuleSpec("ultimatum", "ultimatum")]
+    workers = FeedWorkers(1, first)
+    try:
+        processed = asyncio.run(workers.process(_job(body)))
+        assert processed == process_feed(_job(body), compile_rules(first))
+        assert [[m.rule for m in found] for found in processed.matches] == [["ultimatum"], []]
+        assert len(processed.items) == 2
+        workers.reload([RuleSpec("coalition", "coalition"), RuleSpec("weather", "weather")])
+        processed = asyncio.run(workers.process(_job(body)))
+        assert [[m.rule for m in found] for found in processed.matches] == [
+            ["coalition"],
+            ["weather"],
+        ]
+    finally:
+        workers.shutdown(wait=True)
+
+
+def test_feed_workers_raise_a_parse_error_as_a_value_the_poller_records() -> None:
+    workers = FeedWorkers(1, [RuleSpec("any", "ultimatum")])
+    try:
+        with pytest.raises(FeedParseError):
+            asyncio.run(workers.process(_job(b"<html><body>not a feed</body></html>")))
+    finally:
+        workers.shutdown(wait=True)

@@ -38,6 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from monitor.deliver import digest
+from monitor.deliver.payload import DIGEST_LIMIT, digest_entry, digest_payload
 from monitor.errors import StoreError
 from monitor.models import Item
 from monitor.store import schema
@@ -53,11 +55,18 @@ from monitor.store.records import (
     PollCommit,
     PollRecord,
 )
-from monitor.store.schema import alerts, deliveries, feeds, instances, items, webhook_state
+from monitor.store.schema import (
+    alerts,
+    deliveries,
+    digests,
+    feeds,
+    instances,
+    items,
+    throttle_windows,
+    webhook_state,
+)
 
 _RETRYABLE = ("pending", "failed")
-# Rows per multi-row INSERT: 14 columns x 200 stays far below SQLite's 32,766 parameters.
-_ROWS_PER_INSERT = 200
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -220,6 +229,8 @@ class Store:
         elif self.dialect != "postgresql":
             raise StoreError(f"state {url!r}: only sqlite:// and postgresql:// are supported")
         self.queries = 0  # statements sent, for /status and capacity planning
+        # Throttles and digests (``set_routing``); empty: every alert goes out individually.
+        self.routing = digest.Routing()
         event.listen(self.engine, "before_cursor_execute", self._count_query)
         self._migrate()
 
@@ -228,6 +239,10 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def set_routing(self, routing: digest.Routing) -> None:
+        """The config's rule throttles and webhook digests, for the polls written from now."""
+        self.routing = routing
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -418,37 +433,107 @@ class Store:
         ]
         created = self._insert_alerts(conn, planned)
         alert_ids = [alert.id for alert, _ in planned if alert.id in created]
-        delivery_rows = [
-            {
-                "alert_id": alert.id,
-                "webhook": hook,
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": alert.created_at,
-                "created_at": alert.created_at,
-            }
-            for alert, _ in planned
-            if alert.id in created
-            for hook in alert.webhooks
-        ]
+        new_alerts = [alert for alert, _ in planned if alert.id in created]
+        delivery_rows = self._delivery_rows(conn, new_alerts)
         if delivery_rows:
             conn.execute(deliveries.insert(), delivery_rows)
+        sent = sum(row["state"] == "pending" for row in delivery_rows)
         self._update_feed(conn, poll.feed_url, poll.update, len(item_ids))
-        return PollCommit(len(item_ids), tuple(alert_ids), len(delivery_rows))
+        return PollCommit(len(item_ids), tuple(alert_ids), sent)
+
+    def _delivery_rows(self, conn: Connection, new: Sequence[NewAlert]) -> list[dict[str, Any]]:
+        """The new alerts' deliveries: ``pending``, or ``held`` in a digest (throttle, or a
+        digest webhook). Counts and digests are rows updated in this transaction, so
+        instances sharing the store decide together (``monitor.deliver.digest``)."""
+        routing = self.routing
+
+        def row(alert: NewAlert, hook: str, slot: digest.Slot | None) -> dict[str, Any]:
+            return {
+                "alert_id": alert.id,
+                "webhook": hook,
+                "state": "pending" if slot is None else "held",
+                "attempts": 0,
+                "next_attempt_at": alert.created_at if slot is None else None,
+                "created_at": alert.created_at,
+                "digest_id": None if slot is None else slot.id,
+            }
+
+        if not routing.active:
+            return [row(alert, hook, None) for alert in new for hook in alert.webhooks]
+        throttled: set[str] = set()
+        windows: dict[tuple[str, float], list[NewAlert]] = {}
+        for alert in new:
+            throttle = routing.throttles.get(alert.rule)
+            if throttle is not None:
+                start, _ = digest.window(alert.created_at, throttle.per)
+                windows.setdefault((alert.rule, start), []).append(alert)
+        for (rule, start), group in sorted(windows.items()):  # one lock order for all writers
+            insert = self._insert(throttle_windows).values(
+                rule=rule, window_start=start, seen=len(group)
+            )
+            seen = conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["rule", "window_start"],
+                    set_={"seen": throttle_windows.c.seen + insert.excluded.seen},
+                ).returning(throttle_windows.c.seen)
+            ).scalar_one()
+            before = int(seen) - len(group)
+            throttle = routing.throttles[rule]
+            throttled.update(
+                a.id for i, a in enumerate(group) if digest.is_held(before + i, throttle)
+            )
+        plans: list[tuple[NewAlert, tuple[str, ...], list[digest.Slot]]] = []
+        slots: dict[str, tuple[digest.Slot, int]] = {}
+        for alert in new:
+            individual, held = digest.route(
+                alert.webhooks,
+                rule=alert.rule,
+                created_at=alert.created_at,
+                throttled=alert.id in throttled,
+                routing=routing,
+            )
+            plans.append((alert, individual, held))
+            for slot in held:
+                slots[slot.id] = (slot, slots.get(slot.id, (slot, 0))[1] + 1)
+        sealed: set[str] = set()
+        for slot_id, (slot, count) in sorted(slots.items()):
+            insert = self._insert(digests).values(
+                id=slot.id,
+                webhook=slot.webhook,
+                kind=slot.kind,
+                window_start=slot.start,
+                window_end=slot.end,
+                held=count,
+            )
+            joined = conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["id"],
+                    set_={"held": digests.c.held + insert.excluded.held},
+                    where=digests.c.sealed_at.is_(None),
+                ).returning(digests.c.id)
+            ).first()
+            if joined is None:  # sealed already (a late poll): send individually
+                sealed.add(slot_id)
+        rows = []
+        for alert, individual, held in plans:
+            rows += [row(alert, hook, None) for hook in individual]
+            rows += [row(alert, s.webhook, None if s.id in sealed else s) for s in held]
+        return rows
 
     def _insert_items(self, conn: Connection, new: Sequence[Item], now: float) -> dict[str, int]:
         """Insert the items not stored yet; their keys and new row ids."""
-        ids: dict[str, int] = {}
-        rows = [_item_row(item, now) for item in new]
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            result = conn.execute(
-                self._insert(items)
-                .values(rows[start : start + _ROWS_PER_INSERT])
-                .on_conflict_do_nothing(index_elements=["feed_url", "item_key"])
-                .returning(items.c.id, items.c.item_key)
-            )
-            ids.update((key, item_id) for item_id, key in result)
-        return ids
+        if not new:
+            return {}
+        # executemany + RETURNING: SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs
+        # from ONE cached compiled statement (a .values(rows) statement is compiled anew
+        # each time, its bind parameters counted in hundreds).
+        result = conn.execute(
+            self._insert(items)
+            .on_conflict_do_nothing(index_elements=["feed_url", "item_key"])
+            .returning(items.c.id, items.c.item_key),
+            [_item_row(item, now) for item in new],
+        )
+        return {key: item_id for item_id, key in result}
 
     def _insert_alerts(self, conn: Connection, planned: Sequence[tuple[NewAlert, int]]) -> set[str]:
         """Insert alerts, one per (rule, story): the ids of those actually created."""
@@ -464,12 +549,12 @@ class Store:
             }
             for alert, item_id in planned
         ]
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
+        if rows:
             result = conn.execute(
                 self._insert(alerts)
-                .values(rows[start : start + _ROWS_PER_INSERT])
                 .on_conflict_do_nothing(index_elements=["rule", "story_key"])
-                .returning(alerts.c.id)
+                .returning(alerts.c.id),
+                rows,
             )
             created.update(result.scalars())
         return created
@@ -506,8 +591,15 @@ class Store:
         """Drop item text older than ``content_before``; forget items, their alerts and
         deliveries older than ``keys_before`` (never one still waiting to be delivered).
         Returns (items emptied, items forgotten)."""
-        unfinished = select(deliveries.c.alert_id).where(deliveries.c.state.in_(_RETRYABLE))
+        unfinished = select(deliveries.c.alert_id).where(
+            deliveries.c.state.in_((*_RETRYABLE, "held"))
+        )
         with self._begin() as conn:
+            conn.execute(
+                digests.delete().where(
+                    digests.c.sealed_at.is_not(None), digests.c.sealed_at < keys_before
+                )
+            )
             old_alerts = select(alerts.c.id).where(
                 alerts.c.created_at < keys_before, alerts.c.id.not_in(unfinished)
             )
@@ -689,6 +781,96 @@ class Store:
                 .values(lease_owner=None, lease_until=None)
             )
 
+    # -- digests ---------------------------------------------------------------------------
+
+    def digests_due(self, now: float) -> bool:
+        """Whether a digest window has ended unsealed (a read: idle sweeps take no lock)."""
+        with self.engine.connect() as conn:
+            query = select(digests.c.id).where(
+                digests.c.sealed_at.is_(None), digests.c.window_end <= now
+            )
+            return conn.execute(query.limit(1)).first() is not None
+
+    @_retried
+    def seal_due_digests(self, now: float) -> list[str]:
+        """Seal every digest whose window has ended: ONE transaction makes each an alert with
+        its content fixed and one pending delivery, and marks its held deliveries
+        ``digested``. Idempotent and safe beside other instances (a digest being written to
+        is skipped until the next call). Returns the ids of the digests sealed."""
+        if not self.digests_due(now):
+            return []
+        query = self._skip_locked(
+            select(digests)
+            .where(digests.c.sealed_at.is_(None), digests.c.window_end <= now)
+            .order_by(digests.c.id)
+        )
+        with self._begin() as conn:
+            done: list[str] = []
+            for slot in conn.execute(query).all():
+                members = (
+                    select(alerts.c.id, alerts.c.rule, alerts.c.created_at, alerts.c.payload)
+                    .add_columns(alerts.c.item_id)
+                    .join(deliveries, deliveries.c.alert_id == alerts.c.id)
+                    .where(deliveries.c.digest_id == slot.id, deliveries.c.state == "held")
+                    .order_by(alerts.c.created_at, alerts.c.id)
+                )
+                count = conn.execute(
+                    select(func.count()).select_from(members.subquery())
+                ).scalar_one()
+                rows = conn.execute(members.limit(DIGEST_LIMIT)).all()
+                conn.execute(
+                    update(digests)
+                    .where(digests.c.id == slot.id)
+                    .values(sealed_at=now, held=int(count))
+                )
+                if not rows:  # nothing held (e.g. replayed away): nothing to send
+                    continue
+                payload = digest_payload(
+                    digest_id=slot.id,
+                    kind=slot.kind,
+                    window_start=slot.window_start,
+                    window_end=slot.window_end,
+                    created_at=now,
+                    count=int(count),
+                    entries=[
+                        digest_entry(r.id, r.rule, r.created_at, json.loads(r.payload))
+                        for r in rows
+                    ],
+                )
+                created = conn.execute(
+                    self._insert(alerts)
+                    .values(
+                        id=slot.id,
+                        rule=payload["data"]["rule"] or f"digest:{slot.kind}",
+                        story_key=slot.id,
+                        item_id=rows[0].item_id,  # the oldest listed item (not null)
+                        payload=json.dumps(payload, ensure_ascii=False),
+                        created_at=now,
+                    )
+                    .on_conflict_do_nothing()
+                    .returning(alerts.c.id)
+                ).first()
+                if created is not None:
+                    conn.execute(
+                        self._insert(deliveries)
+                        .values(
+                            alert_id=slot.id,
+                            webhook=slot.webhook,
+                            state="pending",
+                            attempts=0,
+                            next_attempt_at=now,
+                            created_at=now,
+                        )
+                        .on_conflict_do_nothing()
+                    )
+                conn.execute(
+                    update(deliveries)
+                    .where(deliveries.c.digest_id == slot.id, deliveries.c.state == "held")
+                    .values(state="digested")
+                )
+                done.append(slot.id)
+            return done
+
     def lease_owners(self) -> set[str]:
         """Who holds a feed or delivery lease now (for crash recovery)."""
         with self.engine.connect() as conn:
@@ -858,6 +1040,7 @@ class Store:
             conditions.append(deliveries.c.webhook == webhook)
         if since is not None:
             conditions.append(deliveries.c.created_at >= since)
+        conditions.append(deliveries.c.state != "held")  # held ones go out in their digest
         with self._begin() as conn:
             result = conn.execute(
                 update(deliveries)
