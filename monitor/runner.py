@@ -162,6 +162,22 @@ class Poller:
             return PollOutcome(
                 state.name, state.url, "error", error_kind="store", error=one_line(str(exc))
             )
+        except Exception as exc:
+            # A bug (in parsing, matching, a worker) costs one poll of one feed: it is logged
+            # with its traceback and recorded as a failure, which backs off and frees the lease.
+            logger.exception("poll crashed", feed=state.name, url=state.fetch_url)
+            return await self._record_crash(state, exc)
+
+    async def _record_crash(self, state: FeedState, exc: Exception) -> PollOutcome:
+        error = one_line(f"internal error: {exc.__class__.__name__}: {exc}")
+        feed = self._feeds.get(state.url)
+        if feed is not None:
+            crashed = FetchResult(outcome="error", url=state.fetch_url, error=error)
+            try:
+                return await self._record_failure(feed, state, crashed, "internal")
+            except (StoreError, SQLAlchemyError):
+                pass  # the lease then simply expires
+        return PollOutcome(state.name, state.url, "error", error_kind="internal", error=error)
 
     async def _poll(self, state: FeedState) -> PollOutcome:
         feed = self._feeds.get(state.url)

@@ -353,6 +353,27 @@ def test_a_store_failure_is_an_outcome_not_an_exception(
     assert "disk I/O error" in (outcome.error or "")
 
 
+def test_a_crash_while_processing_costs_one_poll_and_frees_the_lease(
+    server: Server, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/feed"] = reply(200, rss("a"))
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("matcher bug")
+
+    monkeypatch.setattr(Poller, "_process", crash)
+    with structlog.testing.capture_logs() as logs:
+        outcome = harness.poll()
+    assert (outcome.result, outcome.error_kind) == ("error", "internal")
+    assert outcome.error == "internal error: RuntimeError: matcher bug"
+    assert any(entry["event"] == "poll crashed" for entry in logs)
+    state = harness.state()
+    assert (state.status, state.last_error_kind, state.error_count) == ("backoff", "internal", 1)
+    assert harness.wait() > 0
+    # The lease is released with the recorded failure: the feed is claimable once due.
+    assert harness.store.claim_due_feeds(state.next_poll_at, owner="other", lease=60)
+
+
 # -- worker processes: parse + identify + match in one call ---------------------------------
 
 
