@@ -117,6 +117,20 @@ class RuleExamples(_Settings):
     no_match: tuple[str | ExampleItem, ...] = ()
 
 
+class ThrottleSettings(_Settings):
+    """At most ``max`` individual alerts per fixed window of ``per``; the rest are digested."""
+
+    max: int = Field(ge=1)
+    per: Seconds
+
+    @field_validator("per")
+    @classmethod
+    def _per(cls, value: float) -> float:
+        if value < 60:
+            raise ValueError(f"must be at least 1m, not {value:g}s")
+        return value
+
+
 class RuleSettings(_Settings):
     name: Annotated[str, Field(pattern=_NAME)]
     query: Annotated[str, Field(min_length=1)]
@@ -124,6 +138,7 @@ class RuleSettings(_Settings):
     stem: str | None = None
     webhooks: tuple[str, ...] | None = None  # None: every webhook
     examples: RuleExamples = RuleExamples()
+    throttle: ThrottleSettings | None = None  # see monitor.deliver.digest
 
 
 class WebhookSettings(_Settings):
@@ -139,11 +154,21 @@ class WebhookSettings(_Settings):
     failure_threshold: int = Field(default=5, ge=1)
     # How long the circuit stays open before one probe; doubles per failed probe (max 10m).
     breaker_cooldown: Seconds = Field(default=30.0, gt=0, le=600)
+    # One summary per hour or day instead of individual alerts (monitor.deliver.digest);
+    # digest_at: "HH:MM" UTC when the window closes (hourly: "00:MM"), default "00:00".
+    digest: Literal["hourly", "daily"] | None = None
+    digest_at: str | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> WebhookSettings:
         if (self.url is None) == (self.apprise is None):
             raise ValueError("give exactly one of url and apprise")
+        if self.digest_at is not None:
+            from monitor.deliver.digest import parse_digest_at
+
+            if self.digest is None:
+                raise ValueError("digest_at: set digest (hourly or daily) too")
+            parse_digest_at(self.digest, self.digest_at)
         if self.apprise is not None and self.secret is not None:
             raise ValueError("secret: Apprise targets are not signed; remove it")
         return self

@@ -26,11 +26,13 @@ from apscheduler.events import (
     JobEvent,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import __version__, log, metrics
 from monitor.app import App, compile_config_rules, open_app
 from monitor.config import Config, load_config
+from monitor.deliver.digest import cron_fields, routing_from_config
 from monitor.errors import ConfigError
 from monitor.httpserver import Response, get_only, parse_listen, serve
 from monitor.runner import PollOutcome, feed_specs
@@ -41,6 +43,7 @@ logger = log.get("monitor.daemon")
 TICK = 1.0
 SHUTDOWN_GRACE = 8.0  # of the 10 s an orchestrator gives before SIGKILL
 RELOAD_CHECK = 2.0
+DIGEST_SWEEP = 30.0  # seals ended throttle windows, and digests a missed cron left behind
 STATUS_EVERY = 10.0
 _JOB_STARTS = EVENT_JOB_SUBMITTED
 _JOB_ENDS = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
@@ -138,6 +141,23 @@ class Daemon:
                 statuses[feed.status] = statuses.get(feed.status, 0) + 1
         metrics.set_states(outbox, statuses)
 
+    async def seal_digests(self) -> None:
+        """Seal the digests whose window has ended (idempotent; any instance may run it)."""
+        sealed = await asyncio.to_thread(self.app.store.seal_due_digests, time.time())
+        if sealed:
+            logger.info("digests sealed", count=len(sealed))
+            self.wake_delivery()
+
+    def schedule_digests(self) -> None:
+        """A cron job per digest webhook, at its windows' end (UTC); redone on reload."""
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("digest:"):
+                job.remove()
+        every: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        for name, schedule in routing_from_config(self.app.config).digests.items():
+            trigger = CronTrigger(timezone="UTC", **cron_fields(schedule))
+            self.scheduler.add_job(self.seal_digests, trigger, id=f"digest:{name}", **every)
+
     async def heartbeat(self) -> None:
         cluster = self.app.config.cluster
         await asyncio.to_thread(
@@ -189,6 +209,7 @@ class Daemon:
         self.app.config = config
         self.app.poller.reconfigure(config, rules)
         self.app.sender.reconfigure(config)
+        self.schedule_digests()
         self.mtimes = _mtimes(config.sources)
         logger.info(
             "config reloaded", reason=reason, feeds=len(config.feeds), rules=len(config.rules)
@@ -259,6 +280,15 @@ class Daemon:
             next_run_time=now,
             **every,
         )
+        self.scheduler.add_job(
+            self.seal_digests,
+            "interval",
+            seconds=DIGEST_SWEEP,
+            id="digest-sweep",
+            next_run_time=now,
+            **every,
+        )
+        self.schedule_digests()
         if sys.stderr.isatty():
             self.scheduler.add_job(self.show_status, "interval", seconds=STATUS_EVERY, **every)
         self.scheduler.add_listener(self._count_jobs, _JOB_STARTS | _JOB_ENDS)

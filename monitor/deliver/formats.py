@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from monitor.deliver.payload import ELLIPSIS, clean_text
+from monitor.deliver.payload import ELLIPSIS, clean_text, is_digest
 from monitor.errors import DeliveryError
 
 FORMATS: tuple[str, ...] = ("json", "cloudevents", "slack", "discord", "teams")
 
 SCHEMA_ID = "urn:news-monitor:schema:alert:v1"
 CLOUDEVENTS_TYPE = "org.newsmonitor.alert.matched"
+DIGEST_SCHEMA_ID = "urn:news-monitor:schema:digest:v1"
+DIGEST_CLOUDEVENTS_TYPE = "org.newsmonitor.alert.digest"
+DIGEST_LINE_TITLE = 150  # one digest line's title; its snippet is left out in chat formats
 UNTITLED = "(untitled)"
 BLANK = "-"  # shown for a blank label: Slack and Discord refuse empty text
 MAX_LINK = 2000  # longer links are refused rather than eat a message's text budget
@@ -49,7 +52,7 @@ _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # RFC 3986 reserved characters and existing 
 
 def render(fmt: str, payload: dict[str, Any]) -> tuple[str, bytes]:
     """``(content type, body)`` of ``payload`` in format ``fmt``; body is UTF-8."""
-    renderer = _RENDERERS.get(fmt)
+    renderer = (_DIGEST_RENDERERS if is_digest(payload) else _RENDERERS).get(fmt)
     if renderer is None:
         raise DeliveryError(f"unknown webhook format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return renderer(payload)
@@ -372,4 +375,133 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], tuple[str, bytes]]] = {
     "slack": _render_slack,
     "discord": _render_discord,
     "teams": _render_teams,
+}
+
+
+# --- digests: a heading and a compact list, one line per alert ------------------------------
+
+
+def _digest_heading(data: dict[str, Any]) -> str:
+    what = f"rule {one_line(data['rule'])}" if data.get("rule") else f"{data['kind']} digest"
+    return f"{data['count']} alerts ({what}), {data['window']['start']} to {data['window']['end']}"
+
+
+def _render_digest_cloudevents(payload: dict[str, Any]) -> tuple[str, bytes]:
+    data = payload["data"]
+    event = {
+        "specversion": "1.0",
+        "id": data["digest_id"],
+        "source": "news-monitor/digests/" + quote(data["kind"], safe=""),
+        "type": DIGEST_CLOUDEVENTS_TYPE,
+        "subject": data["rule"] or data["kind"],
+        "time": payload["timestamp"],
+        "datacontenttype": "application/json",
+        "dataschema": DIGEST_SCHEMA_ID,
+        "data": data,
+    }
+    return "application/cloudevents+json", _json_bytes(event)
+
+
+def _fill(lines: Sequence[str], limit: int) -> tuple[list[str], int]:
+    """As many whole lines as fit in ``limit`` units newline-joined; and how many fit."""
+    kept: list[str] = []
+    used = 0
+    for line in lines:
+        cost = units(line) + (1 if kept else 0)
+        if used + cost > limit:
+            break
+        kept.append(line)
+        used += cost
+    return kept, len(kept)
+
+
+def _more(total: int, shown: int) -> str:
+    return f"and {total - shown} more" if total > shown else ""
+
+
+def _render_digest_slack(payload: dict[str, Any]) -> tuple[str, bytes]:
+    data = payload["data"]
+    heading = text(_digest_heading(data), LABEL_LIMIT, SLACK)
+    lines = []
+    for entry in data["alerts"]:
+        title = text(entry["title"], DIGEST_LINE_TITLE, SLACK, placeholder=UNTITLED)
+        link = (safe_link(entry["link"]) or "").replace("&", "&amp;")
+        entry_text = f"<{link}|{title}>" if 0 < len(link) <= MAX_LINK else title
+        lines.append(
+            f"• {entry_text} · {text(entry['rule'], LABEL_LIMIT, SLACK, placeholder=BLANK)}"
+        )
+    kept, count = _fill(lines, SLACK_SECTION_TEXT)
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": _slack_text(f"*{heading}*")}]
+    if kept:
+        blocks.append({"type": "section", "text": _slack_text("\n".join(kept))})
+    more = _more(data["count"], count)
+    if more:
+        blocks.append({"type": "context", "elements": [_slack_text(more)]})
+    message = {"text": heading, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+    return "application/json", _json_bytes(message)
+
+
+def _render_digest_discord(payload: dict[str, Any]) -> tuple[str, bytes]:
+    data = payload["data"]
+    title = text(_digest_heading(data), DISCORD_TITLE, DISCORD)
+    lines = []
+    for entry in data["alerts"]:
+        name = text(entry["title"], DIGEST_LINE_TITLE, DISCORD, placeholder=UNTITLED)
+        link = (safe_link(entry["link"]) or "").replace("(", "%28").replace(")", "%29")
+        entry_text = f"[{name}]({link})" if link else name
+        rule = text(entry["rule"], LABEL_LIMIT, DISCORD, placeholder=BLANK)
+        lines.append(f"• {entry_text} · {rule}")
+    footer = "news-monitor"
+    more = _more(data["count"], 0)
+    room = min(DISCORD_DESCRIPTION, DISCORD_EMBED_TOTAL - units(title) - units(footer))
+    kept, count = _fill(lines, room - units(more) - 1)
+    more = _more(data["count"], count)
+    embed: dict[str, Any] = {"title": title, "footer": {"text": footer}}
+    embed["timestamp"] = payload["timestamp"]
+    description = "\n".join([*kept, more] if more else kept)
+    if description:
+        embed["description"] = description
+    message = {
+        "content": f"Digest of {data['count']} alerts",
+        "embeds": [embed],
+        "allowed_mentions": {"parse": []},
+    }
+    return "application/json", _json_bytes(message)
+
+
+def _render_digest_teams(payload: dict[str, Any]) -> tuple[str, bytes]:
+    data = payload["data"]
+
+    def plain(value: str, limit: int) -> list[Span]:
+        return fit([(one_line(value), False)], limit, PLAIN)
+
+    body = [_rich(_runs(plain(_digest_heading(data), LABEL_LIMIT), size="Large", weight="Bolder"))]
+    shown = 0
+    for entry in data["alerts"]:
+        title = plain(one_line(entry["title"]) or UNTITLED, DIGEST_LINE_TITLE)
+        runs = _runs(title, weight="Bolder")
+        link = safe_link(entry["link"])
+        if link:
+            for run in runs:
+                run["selectAction"] = {"type": "Action.OpenUrl", "url": link}
+        runs += _runs([(" · ", False), *plain(entry["rule"] or BLANK, LABEL_LIMIT)])
+        candidate = [*body, _rich(runs, spacing="Small")]
+        more = _more(data["count"], shown + 1)
+        tail = [_rich(_runs([(more, False)], isSubtle=True))] if more else []
+        if len(_json_bytes(_teams_message([*candidate, *tail], None))) > TEAMS_MAX_BYTES:
+            break
+        body = candidate
+        shown += 1
+    more = _more(data["count"], shown)
+    if more:
+        body.append(_rich(_runs([(more, False)], isSubtle=True)))
+    return "application/json", _json_bytes(_teams_message(body, None))
+
+
+_DIGEST_RENDERERS: dict[str, Callable[[dict[str, Any]], tuple[str, bytes]]] = {
+    "json": _render_json,
+    "cloudevents": _render_digest_cloudevents,
+    "slack": _render_digest_slack,
+    "discord": _render_digest_discord,
+    "teams": _render_digest_teams,
 }

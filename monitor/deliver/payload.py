@@ -1,8 +1,10 @@
-"""The ``alert.matched`` webhook document, schema version 1 (``monitor/schema/alert.v1.json``)."""
+"""The ``alert.matched`` webhook document, schema version 1 (``monitor/schema/alert.v1.json``),
+and the ``alert.digest`` one (``monitor/schema/digest.v1.json``)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,3 +77,82 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
             ],
         },
     }
+
+
+# --- the ``alert.digest`` document (``monitor/schema/digest.v1.json``) ------------------
+
+DIGEST_EVENT_TYPE = "alert.digest"
+DIGEST_SCHEMA_VERSION: int = 1
+DIGEST_LIMIT = 100  # alerts listed in one digest; ``count`` is always the whole number
+DIGEST_SNIPPET_LIMIT = 300
+DIGEST_TITLE_LIMIT = 500
+DIGEST_LINK_LIMIT = 2000
+
+
+def _utc(seconds: float) -> str:
+    return iso_utc(datetime.fromtimestamp(seconds, UTC))
+
+
+def digest_entry(
+    alert_id: str, rule: str, created_at: float, alert: Mapping[str, Any]
+) -> dict[str, Any]:
+    """One listed alert of a digest, from its stored ``alert.matched`` document."""
+
+    def part(parent: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        value = parent.get(key)
+        return value if isinstance(value, Mapping) else {}
+
+    data = part(alert, "data")
+    item, feed = part(data, "item"), part(data, "feed")
+    found = data.get("matches")
+    matches: list[Any] = found if isinstance(found, list) else []
+    snippet = next(
+        (str(m["snippet"]) for m in matches if isinstance(m, Mapping) and m.get("snippet")),
+        str(item.get("summary") or ""),
+    )
+    return {
+        "alert_id": clean_text(alert_id),
+        "rule": clean_text(rule),
+        "created_at": _utc(created_at),
+        "title": clip(clean_text(str(item.get("title") or "")), DIGEST_TITLE_LIMIT),
+        "link": clip(clean_text(str(item.get("link") or "")), DIGEST_LINK_LIMIT),
+        "feed": clean_text(str(feed.get("name") or "")),
+        "snippet": clip(clean_text(snippet), DIGEST_SNIPPET_LIMIT),
+    }
+
+
+def digest_payload(
+    *,
+    digest_id: str,
+    kind: str,
+    window_start: float,
+    window_end: float,
+    created_at: float,
+    count: int,
+    entries: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The digest document: the window, how many alerts, and the first ``DIGEST_LIMIT``.
+
+    ``kind`` is ``hourly``, ``daily`` or ``throttle:<rule>``; ``entries`` come from
+    ``digest_entry``, oldest first.
+    """
+    listed = [dict(entry) for entry in entries[:DIGEST_LIMIT]]
+    rule = kind.removeprefix("throttle:") if kind.startswith("throttle:") else None
+    return {
+        "type": DIGEST_EVENT_TYPE,
+        "schema_version": DIGEST_SCHEMA_VERSION,
+        "timestamp": _utc(created_at),
+        "data": {
+            "digest_id": clean_text(digest_id),
+            "kind": "throttle" if rule is not None else kind,
+            "rule": clean_text(rule) if rule is not None else None,
+            "window": {"start": _utc(window_start), "end": _utc(window_end)},
+            "count": max(count, len(listed)),
+            "omitted": max(count, len(listed)) - len(listed),
+            "alerts": listed,
+        },
+    }
+
+
+def is_digest(payload: Mapping[str, Any]) -> bool:
+    return payload.get("type") == DIGEST_EVENT_TYPE

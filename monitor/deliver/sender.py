@@ -36,6 +36,7 @@ from monitor import __version__, log
 from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings
 from monitor.deliver.apprise_target import notify_async
 from monitor.deliver.breaker import CircuitBreaker
+from monitor.deliver.digest import routing_from_config
 from monitor.deliver.formats import render
 from monitor.deliver.leases import is_dead_local_owner
 from monitor.deliver.retry import (
@@ -148,6 +149,8 @@ class Sender:
 
     def reconfigure(self, config: Config) -> None:
         self.config = config
+        # Where new alerts go (throttles, digest webhooks) is decided as they are stored.
+        self.store.set_routing(routing_from_config(config))
         self._hooks = {w.name: w for w in config.webhooks}
         for hook in config.webhooks:
             breaker = self._breakers.get(hook.name)

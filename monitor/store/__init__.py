@@ -10,6 +10,7 @@ from monitor.store.records import (
     InstanceState,
     NewAlert,
     PollCommit,
+    PollRecord,
 )
 from monitor.store.store import Store
 
@@ -23,5 +24,6 @@ __all__ = [
     "InstanceState",
     "NewAlert",
     "PollCommit",
+    "PollRecord",
     "Store",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,17 @@ class NewAlert:
     payload: dict[str, Any]
     webhooks: tuple[str, ...]
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PollRecord:
+    """Everything one poll writes (``Store.record_polls``)."""
+
+    feed_url: str
+    update: FeedUpdate
+    new_items: Sequence[Item]
+    new_alerts: Sequence[NewAlert]
+    now: float
 
 
 @dataclass(frozen=True, slots=True)
