@@ -176,7 +176,8 @@ def run_setup(label: str, state: str, instances: int, feeds: int, window: float)
                 proc.wait(timeout=30)
             server.kill()
     queries = sum(
-        a["store_queries"] - b["store_queries"] for a, b in zip(before, after, strict=True)
+        late["store_queries"] - early["store_queries"]
+        for early, late in zip(before, after, strict=True)
     )
     return {
         "setup": label,

@@ -77,7 +77,7 @@ def observe_delivery(outcome: DeliveryOutcome) -> None:
 
 
 def set_states(outbox_counts: Mapping[str, int], feed_counts: Mapping[str, int]) -> None:
-    for state in ("pending", "failed", "delivered", "dead"):
+    for state in ("pending", "failed", "delivered", "dead", "held", "digested"):
         outbox.labels(state).set(outbox_counts.get(state, 0))
     for status in ("new", "ok", "backoff", "disabled", "refused"):
         feeds.labels(status).set(feed_counts.get(status, 0))
