@@ -45,6 +45,7 @@ SHUTDOWN_GRACE = 8.0  # of the 10 s an orchestrator gives before SIGKILL
 RELOAD_CHECK = 2.0
 DIGEST_SWEEP = 30.0  # seals ended throttle windows, and digests a missed cron left behind
 STATUS_EVERY = 10.0
+STALE_BEATS = 3  # heartbeats an instance may miss before others take its work over
 _JOB_STARTS = EVENT_JOB_SUBMITTED
 _JOB_ENDS = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
 
@@ -160,13 +161,15 @@ class Daemon:
 
     async def heartbeat(self) -> None:
         cluster = self.app.config.cluster
-        await asyncio.to_thread(
-            self.app.store.heartbeat,
-            self.app.owner,
-            __version__,
-            time.time(),
-            forget_after=max(cluster.lease, cluster.heartbeat * 10),
+        now = time.time()
+        await asyncio.to_thread(self.app.store.heartbeat, self.app.owner, __version__, now)
+        taken = await asyncio.to_thread(
+            self.app.store.take_over_stale, now, silent_for=cluster.heartbeat * STALE_BEATS
         )
+        for owner in taken:
+            logger.warning(
+                "instance stopped beating: its feeds and deliveries are due again", instance=owner
+            )
 
     async def show_status(self) -> None:
         """On a terminal, a compact line every few seconds instead of a silent wait."""

@@ -236,10 +236,10 @@ def test_instances_heartbeat_hold_leases_and_leave(store: Store) -> None:
     store.sync_feeds(
         [FeedSpec("http://a.test/feed", "a", 600), FeedSpec("http://b.test/f", "b", 600)], T0
     )
-    store.heartbeat("one", "0.1.0", T0, forget_after=60)
-    store.heartbeat("two", "0.1.0", T0 + 1, forget_after=60)
+    store.heartbeat("one", "0.1.0", T0)
+    store.heartbeat("two", "0.1.0", T0 + 1)
     store.claim_due_feeds(T0 + 1, owner="one", lease=30, limit=1)
-    store.heartbeat("one", "0.1.0", T0 + 2, forget_after=60)
+    store.heartbeat("one", "0.1.0", T0 + 2)
     held = {i.id: (i.feeds_held, i.heartbeat_at, i.started_at) for i in store.instances(T0 + 3)}
     assert held == {"one": (1, T0 + 2, T0), "two": (0, T0 + 1, T0 + 1)}
     # An expired lease is held by no one.
@@ -247,9 +247,13 @@ def test_instances_heartbeat_hold_leases_and_leave(store: Store) -> None:
     store.leave("one")
     assert [i.id for i in store.instances(T0 + 3)] == ["two"]
     assert store.claim_due_feeds(T0 + 3, owner="two", lease=30, limit=5)
-    # An instance silent for longer than forget_after is dropped by the next heartbeat.
-    store.heartbeat("three", "0.1.0", T0 + 100, forget_after=60)
-    assert [i.id for i in store.instances(T0 + 100)] == ["three"]
+    # An instance whose heartbeat stopped loses its leases at once, long before they expire.
+    store.heartbeat("three", "0.1.0", T0 + 100)
+    assert store.claim_due_feeds(T0 + 100, owner="three", lease=3600)
+    assert store.take_over_stale(T0 + 105, silent_for=30) == ["two"]
+    assert store.take_over_stale(T0 + 140, silent_for=30) == ["three"]
+    assert store.instances(T0 + 140) == []
+    assert len(store.claim_due_feeds(T0 + 140, owner="four", lease=60, limit=5)) == 2
 
 
 class _DeadlockError(Exception):

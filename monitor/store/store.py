@@ -881,15 +881,35 @@ class Store:
             return owners
 
     @_retried
-    def heartbeat(self, owner: str, version: str, now: float, *, forget_after: float) -> None:
-        """Record that ``owner`` is alive; forget instances silent for ``forget_after``."""
+    def heartbeat(self, owner: str, version: str, now: float) -> None:
+        """Record that ``owner`` is alive."""
         with self._begin() as conn:
             conn.execute(
                 self._insert(instances)
                 .values(id=owner, version=version, started_at=now, heartbeat_at=now)
                 .on_conflict_do_update(index_elements=["id"], set_={"heartbeat_at": now})
             )
-            conn.execute(instances.delete().where(instances.c.heartbeat_at < now - forget_after))
+
+    @_retried
+    def take_over_stale(self, now: float, *, silent_for: float) -> list[str]:
+        """Free the leases of instances whose heartbeat stopped ``silent_for`` ago, and
+        forget them. A dead instance's work is due again at once, not when its (possibly
+        long) delivery leases expire. Returns the instances taken over."""
+        with self._begin() as conn:
+            stale = list(
+                conn.execute(
+                    select(instances.c.id).where(instances.c.heartbeat_at < now - silent_for)
+                ).scalars()
+            )
+            for owner in stale:
+                for table in (feeds, deliveries):
+                    conn.execute(
+                        update(table)
+                        .where(table.c.lease_owner == owner)
+                        .values(lease_owner=None, lease_until=None)
+                    )
+                conn.execute(instances.delete().where(instances.c.id == owner))
+        return stale
 
     def instances(self, now: float) -> list[InstanceState]:
         """Known instances, each with the feeds and deliveries it holds unexpired leases on."""
