@@ -25,7 +25,7 @@ from tests.e2e.conftest import RULES, SECRET, rss, run_monitor
 from tests.e2e.servers import LocalServer, Receiver, free_port
 
 FEEDS = 300
-INTERVAL = 4.0  # seconds between polls of one feed
+INTERVAL = 6.0  # seconds between polls of one feed (300 feeds: 50 polls/s in all)
 LEASE = 6.0  # cluster.lease; a dead instance's feeds are free again after this
 TICK = 1.0  # the daemon's poll tick
 SERVE_DELAY = 0.02  # each response takes this long, so overlapping polls would show
@@ -118,13 +118,13 @@ def test_three_instances_share_the_work_and_survive_a_sigkill(tmp_path: Path, pg
     try:
         started = time.monotonic()
         killed_at = None
-        for wave in range(5):
+        for wave in range(7):
             time.sleep(3.0)
             for n in rng.sample(range(FEEDS), 20):
                 story = f"w{wave}-f{n}"
                 feeds.add(n, (story, f"Party {story} quits the ruling coalition", "It is final."))
                 expected.add(story)
-            if wave == 2:
+            if wave == 3:
                 processes[1].send_signal(signal.SIGKILL)
                 processes[1].wait()
                 killed_at = time.monotonic()
@@ -165,18 +165,20 @@ def test_three_instances_share_the_work_and_survive_a_sigkill(tmp_path: Path, pg
     alert_ids = {r.webhook_id for r in receiver.received}
     assert len(alert_ids) == len(expected)
     assert receiver.rejected == []
-    # About once per interval across the cluster, in the steady window after start-up.
+    # About once per interval across the cluster, in the steady window after start-up:
+    # never more often (jitter is 10 %), and no feed waits longer than an interval plus a
+    # tick, except the dead instance's: those wait at most two leases more (the takeover).
     window_start, window_end = started + 2 * INTERVAL, ended
-    expected_polls = (window_end - window_start) / INTERVAL
+    normal_gap = INTERVAL * 1.1 + TICK + 1.0  # + 1 s for a loaded 2-core machine
+    bound = normal_gap + 2 * LEASE
+    late_feeds = 0
     for n in range(FEEDS):
         polls = [t for t in feeds.requests[n] if window_start <= t <= window_end]
-        assert 0.5 * expected_polls <= len(polls) <= 1.5 * expected_polls + 1, (n, len(polls))
-    # The killed instance's feeds were taken over within the bound: no feed waited longer
-    # than an interval (+10 % jitter) plus two leases and a tick.
-    bound = INTERVAL * 1.1 + 2 * LEASE + TICK
-    for n in range(FEEDS):
-        times = [t for t in feeds.requests[n] if t >= killed_at - INTERVAL]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        assert times, n
-        assert times[0] <= killed_at + bound, n
-        assert max(gaps, default=0) <= bound, (n, max(gaps))
+        assert len(polls) <= (window_end - window_start) / (0.9 * INTERVAL - 0.5) + 1, n
+        times = [window_start, *polls, window_end]
+        gap = max(b - a for a, b in itertools.pairwise(times))
+        assert gap <= bound, (n, gap)
+        late_feeds += gap > normal_gap
+    # Only feeds the killed instance held can have waited for the takeover.
+    assert late_feeds <= FEEDS // 2, late_feeds
+    assert killed_at < window_end
