@@ -18,7 +18,9 @@ run, each on a fresh store:
                   sees when the daemon keeps up.
 
 Printed: deliveries/s, p50/p99 latency from alert creation to receipt (receiver clock; same
-host), and the sender/naive ratio. Targets: >= 1,000 deliveries/s (burst) and p99 < 100 ms
+host), CPU time of this (sending) process per delivery while it delivers (all its threads;
+the steady figure includes committing the alerts), the load average, and the sender/naive
+ratio. Targets: >= 1,000 deliveries/s (burst) and p99 < 100 ms
 (steady). Exits 1 if one is missed.
 """
 
@@ -198,6 +200,7 @@ class Result:
     delivered: int
     seconds: float
     latencies: list[float]
+    cpu: float  # this process's CPU seconds (all threads) over ``seconds``
 
     @property
     def rate(self) -> float:
@@ -211,7 +214,8 @@ class Result:
         return (
             f"{self.name:<16} {self.delivered:>7,} in {self.seconds:6.2f}s  "
             f"{self.rate:8,.0f}/s  p50 {self.percentile(50) * 1000:7.1f} ms  "
-            f"p99 {self.percentile(99) * 1000:7.1f} ms"
+            f"p99 {self.percentile(99) * 1000:7.1f} ms  "
+            f"cpu {self.cpu / max(self.delivered, 1) * 1000:5.2f} ms/delivery"
         )
 
 
@@ -222,19 +226,22 @@ def latencies(receipts: dict[str, float], created: dict[str, float]) -> list[flo
 def sender_burst(tmp: Path, receiver: Receiver, count: int, concurrency: int) -> Result:
     state = fresh_store(tmp, "burst")
     created: dict[str, float] = {}
+    cpu = 0.0
 
     async def run() -> float:
+        nonlocal cpu
         async with open_app(bench_config(state, receiver, concurrency)) as app:
             at = await asyncio.to_thread(commit_alerts, app.store, count, 0)
             created.update({f"msg_bench{n:07d}": at for n in range(count)})
-            started = time.time()
+            started, cpu_started = time.time(), time.process_time()
             while await due(app.store):
                 await app.sender.deliver_due()
+            cpu = time.process_time() - cpu_started
             return time.time() - started
 
     seconds = asyncio.run(run())
     receipts = receiver.receipts()
-    return Result("sender, burst", len(receipts), seconds, latencies(receipts, created))
+    return Result("sender, burst", len(receipts), seconds, latencies(receipts, created), cpu)
 
 
 async def due(store: Store) -> bool:
@@ -246,10 +253,12 @@ def naive_burst(tmp: Path, receiver: Receiver, count: int) -> Result:
     _items, alerts = new_alerts(count, 0, time.time())
     at = time.time()
     created = {alert.id: at for alert in alerts}
+    cpu = 0.0
 
     async def run() -> float:
+        nonlocal cpu
         async with httpx.AsyncClient() as client:
-            started = time.time()
+            started, cpu_started = time.time(), time.process_time()
             for alert in alerts:
                 content_type, body = render("json", alert.payload)
                 sent = datetime.now(UTC)
@@ -261,11 +270,12 @@ def naive_burst(tmp: Path, receiver: Receiver, count: int) -> Result:
                 }
                 response = await client.post(receiver.url, content=body, headers=headers)
                 response.raise_for_status()
+            cpu = time.process_time() - cpu_started
             return time.time() - started
 
     seconds = asyncio.run(run())
     receipts = receiver.receipts()
-    return Result("naive, burst", len(receipts), seconds, latencies(receipts, created))
+    return Result("naive, burst", len(receipts), seconds, latencies(receipts, created), cpu)
 
 
 def sender_steady(
@@ -275,12 +285,14 @@ def sender_steady(
     state = fresh_store(tmp, "steady")
     per_commit = max(int(rate * STEADY_COMMIT_EVERY), 1)
     created: dict[str, float] = {}
+    cpu = 0.0
 
     async def run() -> float:
+        nonlocal cpu
         async with open_app(bench_config(state, receiver, concurrency)) as app:
             daemon = Daemon(app, tmp / "monitor.yaml")
             ticker = asyncio.create_task(tick_every_second(daemon.deliver_tick))
-            started = time.time()
+            started, cpu_started = time.time(), time.process_time()
             made = 0
             while made < count:
                 batch = min(per_commit, count - made)
@@ -292,11 +304,13 @@ def sender_steady(
             while await due(app.store) or daemon.rounds:
                 await asyncio.sleep(0.05)
             ticker.cancel()
+            cpu = time.process_time() - cpu_started
             return time.time() - started
 
     seconds = asyncio.run(run())
     receipts = receiver.receipts()
-    return Result(f"sender, {rate:g}/s", len(receipts), seconds, latencies(receipts, created))
+    name = f"sender, {rate:g}/s"
+    return Result(name, len(receipts), seconds, latencies(receipts, created), cpu)
 
 
 async def tick_every_second(tick: Callable[[], Any]) -> None:
@@ -316,6 +330,7 @@ def main() -> int:
     if args.quick:
         args.alerts, args.steady_seconds = 2000, 4.0
     log.configure("error", json_output=True)
+    load_before = os.getloadavg()
     receiver = Receiver()
     try:
         with tempfile.TemporaryDirectory() as tmp_dir:
@@ -328,6 +343,11 @@ def main() -> int:
         receiver.close()
     cpus = os.cpu_count()
     print(f"deliveries to a local consumer (separate process), {cpus} CPUs, SQLite outbox")
+    loads = ", ".join(
+        f"{before:.2f} -> {after:.2f}"
+        for before, after in zip(load_before, os.getloadavg(), strict=True)
+    )
+    print(f"load average (1, 5, 15 min) before -> after: {loads}")
     for result in (sender, naive, steady):
         print(result.line())
     print(f"ratio sender/naive (burst throughput): {sender.rate / naive.rate:.2f}x")

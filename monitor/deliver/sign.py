@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,7 +25,16 @@ def validate_secret(secret: str) -> None:
     _decode_key(secret)
 
 
+@functools.lru_cache(maxsize=256)
+def _signer(secret: str) -> Webhook:
+    """One library signer per secret: building it decodes the key, which every send paid."""
+    return Webhook(secret)
+
+
+@functools.lru_cache(maxsize=256)
 def _decode_key(secret: str) -> bytes:
+    # Cached: a webhook signs every delivery with the same few secrets. A bad secret raises
+    # each time (lru_cache keeps results, not exceptions).
     encoded = secret.removeprefix(SECRET_PREFIX)
     if not encoded:
         raise DeliveryError("webhook secret is empty")
@@ -59,10 +69,11 @@ def signature_headers(
             raise DeliveryError(f"secret #{number}: {err}") from None
     # The library takes the clock time of whatever it is given as UTC, so convert first.
     moment = as_utc(timestamp)
+    stamp = str(math.floor(moment.timestamp()))
     text = body.decode("utf-8")
-    signatures = [Webhook(secret).sign(msg_id, moment, text) for secret in secrets]
+    signatures = [_signer(secret).sign(msg_id, moment, text) for secret in secrets]
     return {
         "webhook-id": msg_id,
-        "webhook-timestamp": str(math.floor(moment.timestamp())),
+        "webhook-timestamp": stamp,
         "webhook-signature": " ".join(signatures),
     }

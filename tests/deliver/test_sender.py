@@ -245,6 +245,23 @@ def test_per_webhook_concurrency_limit(store: Store, consumers: list[Consumer]) 
     assert consumer.max_in_flight == 3
 
 
+def test_sends_share_one_client_per_concurrency_slot(
+    store: Store, consumers: list[Consumer]
+) -> None:
+    # A one-connection client per concurrent send (httpcore's pool scan stays O(1)); the
+    # semaphore caps how many exist, and they are reused across batches and rounds.
+    consumer = start(consumers, script=lambda n: Reply(204, delay=0.05))
+    clock = Clock()
+    add_alerts(store, 40, ("h",))  # more than one batch at concurrency 2 (32)
+    sender = make_sender(store, clock, hook("h", consumer.url(), concurrency=2))
+    first, second = rounds(sender, 2)
+    assert [o.result for o in first] == ["delivered"] * 40
+    assert second == []
+    assert consumer.max_in_flight == 2
+    assert len(sender._clients) == 2
+    assert all(client.is_closed for client in sender._clients)
+
+
 def test_one_webhook_gets_its_alerts_oldest_first(store: Store, consumers: list[Consumer]) -> None:
     consumer = start(consumers)
     clock = Clock(T0 + 100)
