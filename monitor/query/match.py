@@ -9,16 +9,19 @@ How ``RuleSet.match(item)`` works:
    counted from it), per-field token sets, stemmed views, and a memo of term positions.
 2. At compile time every rule gets *anchors*: a set of words such that the rule cannot match
    unless one of them occurs in the item. ``a b`` needs the cheaper side; ``a OR b`` needs
-   both sides' anchors; a phrase needs one of its words; ``NOT`` and ``lang:`` add none. Words
+   both sides' anchors; a phrase needs one of its words; ``NOT`` adds none; ``lang:xx`` is an
+   anchor of last resort (the item's language, ``=\0xx``, priced above any word). Words
    are priced by a guess at how common they are (``_word_cost``: function words and common
    news words, length, capitals in the query, wildcards) and the cheapest sufficient set wins.
-   A rule with no anchor (only wildcards shorter than 3 letters, or only a filter such as
-   ``lang:ur`` or ``lang:en -x``) is evaluated for every item.
-3. The anchors are found with one dictionary lookup per token: a cache per RuleSet maps
-   each token it has seen to the query words, stems and wildcard prefixes that token
-   satisfies (filled on first sight, cleared past 300k entries). The union over an item's
-   tokens (``_Doc.present``) names the candidate rules, evaluated in configuration order,
-   and answers their plain word tests too. This replaced a pyahocorasick pass over the
+   A rule with no anchor (only wildcards shorter than 3 letters, only a negation) is
+   evaluated for every item; ``lang:ur`` or ``lang:de zw*`` only for items in that language.
+3. The anchors are found with one dictionary lookup per token, in C: a cache per RuleSet
+   maps each token it has seen to the frozenset of query words, stems and wildcard prefixes
+   that token satisfies (filled on first sight, cleared past 300k entries; the many tokens
+   that satisfy none share one empty frozenset, so an item yields a handful of distinct
+   sets). Their union (``_Doc.present``) names the candidate rules, evaluated in
+   configuration order, and answers their plain word and single-wildcard tests too (every
+   query prefix is in the cache's vocabulary). This replaced a pyahocorasick pass over the
    joined tokens: since items are tokenized anyway, whole-word lookups are cheaper than an
    automaton pass, and stems come out of the same cache instead of stemming every token.
 4. A candidate is evaluated by closures compiled from its AST: cheapest operand first,
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 from monitor.errors import QuerySyntaxError
@@ -63,6 +66,7 @@ from monitor.query.text import (
     stemmer,
     token_offsets,
     tokenize_keep,
+    tokenize_lazy,
     tokenize_spans,
 )
 
@@ -71,6 +75,7 @@ __all__ = ["RuleSet", "RuleSyntaxError", "compile_rules"]
 GAP_BITS = 20  # values of a multi-valued field are 2**20 positions apart
 SNIPPET_WIDTH = 160
 MIN_PREFIX_ANCHOR = 3  # shorter wildcard prefixes are not used as anchors
+LANG_COST = 40.0  # a language as an anchor: only when the rule has no better one
 
 # (field, first position, last position, term id)
 Hit = tuple[str, int, int, int]
@@ -111,7 +116,10 @@ class _Field:
     )
 
     def __init__(
-        self, values: tuple[str, ...], groups: list[list[str]], kept: list[Kept] | None = None
+        self,
+        values: tuple[str, ...],
+        groups: list[list[str]],
+        kept: list[Kept | None] | None = None,
     ) -> None:
         self.values = values
         self.groups = groups  # tokens of each value
@@ -126,12 +134,12 @@ class _Field:
     @classmethod
     def of(cls, values: tuple[str, ...]) -> _Field:
         kept = [tokenize_keep(v) for v in values]
-        return cls(values, [k.tokens for k in kept], kept)
+        return cls(values, [k.tokens for k in kept], [*kept])
 
     @classmethod
     def single(cls, text: str) -> _Field:
-        kept = tokenize_keep(text)
-        return cls((text,), [kept.tokens], [kept])
+        tokens, kept = tokenize_lazy(text)  # ``kept`` is made when explaining, if not here
+        return cls((text,), [tokens], [kept])
 
     @property
     def set(self) -> set[str]:
@@ -211,8 +219,9 @@ class _Field:
 
     def _locator(self, k: int) -> Callable[[Iterable[int]], dict[int, Span]] | None:
         text, tokens = self.values[k], self.groups[k]
-        if self.kept:
-            offsets = token_offsets(text, self.kept[k])
+        if self.kept is not None:
+            kept = self.kept[k] or tokenize_keep(text)
+            offsets = token_offsets(text, kept) if kept.tokens == tokens else None
             if offsets is not None:
                 return offsets
         found, spans = tokenize_spans(text)  # slow path: word by word
@@ -240,18 +249,23 @@ def _field_values(item: Item, name: str) -> tuple[str, ...]:
 _STEMS: dict[str, Callable[[str], str]] = {}
 
 
-Key = Any  # a query word (str), a stem (lang, stem) or a wildcard prefix ("*", prefix)
+# A query word ("word"), a stem ("english\0stem"), a wildcard prefix ("*\0prefix") or a
+# language ("=\0ur"): strings, whose hashes Python caches (tokens never hold a NUL).
+Key = str
 
 
-class _TokenKeys(dict[str, tuple[Key, ...]]):
+class _TokenKeys:
     """token -> the keys of the rule set's vocabulary it satisfies, computed on first sight.
 
-    The vocabulary is every exact query word (stemmed, as ``(lang, stem)``, for stemming
-    rules) and every wildcard prefix used as an anchor (``("*", prefix)``). Nearly all tokens
-    map to ``()``; a token seen again costs one dict lookup. Bounded: cleared when full.
+    The vocabulary is every exact query word (stemmed, as ``lang\0stem``, for stemming
+    rules) and every wildcard prefix (``*\0prefix``). Nearly all tokens
+    satisfy none and share one empty frozenset, so an item's lookups (``present``) collect a
+    handful of distinct frozensets, in C, and union them. Bounded: cleared when full.
     """
 
     MAX = 300_000
+    NONE: frozenset[Key] = frozenset()
+    UNSEEN: frozenset[Key] = frozenset(["\0not seen yet"])  # a marker, never stored
 
     def __init__(
         self,
@@ -259,30 +273,52 @@ class _TokenKeys(dict[str, tuple[Key, ...]]):
         langs: Sequence[str],
         prefixes: frozenset[str],
     ) -> None:
-        super().__init__()
         self.vocab = vocab
         self.langs = tuple(langs)
         self.prefixes = prefixes
         self.lens = tuple(sorted({len(p) for p in prefixes}))
+        self.map: dict[str, frozenset[Key]] = {}
 
-    def __missing__(self, token: str) -> tuple[Key, ...]:
-        keys: list[Key] = []
-        vocab = self.vocab
-        if token in vocab:
-            keys.append(token)
-        for lang in self.langs:
-            key = (lang, _STEMS[lang](token))
-            if key in vocab:
-                keys.append(key)
-        for n in self.lens:
-            if n > len(token):
-                break
-            if token[:n] in self.prefixes:
-                keys.append(("*", token[:n]))
-        if len(self) >= self.MAX:
+    def __len__(self) -> int:
+        return len(self.map)
+
+    def clear(self) -> None:
+        self.map.clear()
+
+    def _learn(self, tokens: Iterable[str]) -> list[frozenset[Key]]:
+        """Look ``tokens`` up (and remember them); their keys."""
+        if len(self.map) >= self.MAX:
             self.clear()
-        out = self[token] = tuple(keys)
+        vocab, langs, prefixes, lens = self.vocab, self.langs, self.prefixes, self.lens
+        out = []
+        for token in tokens:
+            keys: list[Key] = []
+            if token in vocab:
+                keys.append(token)
+            for lang in langs:
+                key = lang + "\0" + _STEMS[lang](token)
+                if key in vocab:
+                    keys.append(key)
+            for n in lens:
+                if n > len(token):
+                    break
+                if token[:n] in prefixes:
+                    keys.append("*\0" + token[:n])
+            found = self.map[token] = frozenset(keys) if keys else self.NONE
+            out.append(found)
         return out
+
+    def present(self, groups: Sequence[list[str]]) -> set[Key]:
+        """The keys satisfied by any of the tokens in ``groups``."""
+        get, unseen = self.map.get, self.UNSEEN
+        found: set[frozenset[Key]] = set()
+        for tokens in groups:
+            found.update(map(get, tokens, repeat(unseen)))
+        if unseen in found:  # tokens not seen before
+            found.discard(unseen)
+            new = set(chain.from_iterable(groups)).difference(self.map)  # C, exact dict
+            found.update(self._learn(new))
+        return set().union(*found)
 
 
 class _Doc:
@@ -301,8 +337,8 @@ class _Doc:
         summary = _Field.single(item.summary)
         content = _Field.single(item.content)
         self.fields = {"title": title, "summary": summary, "content": content}
-        tokens = chain(title.groups[0], summary.groups[0], content.groups[0])
-        self.present: set[Key] = set(chain.from_iterable(map(keys.__getitem__, tokens)))
+        groups = (title.groups[0], summary.groups[0], content.groups[0])
+        self.present: set[Key] = keys.present(groups)
         self._djoined: dict[str | None, str] = {}
         self.memo: dict[Any, list[int]] = {}
 
@@ -361,10 +397,12 @@ class _TermM(_SpanNode):
         self.key = (self.elems, lang)
         self.exact = tuple(w for w, p in self.elems if not p)
         # how each exact word is looked up in ``_Doc.present``
-        self.keys: tuple[Key, ...] = tuple(w if lang is None else (lang, w) for w in self.exact)
+        self.keys: tuple[Key, ...] = tuple(
+            w if lang is None else lang + "\0" + w for w in self.exact
+        )
         self.prefixes = tuple(w for w, p in self.elems if p)
         # keys of ``_Doc.present`` that must all be there for a hit in title/summary/content
-        self.need = self.keys + tuple(("*", p) for p in self.prefixes)
+        self.need = self.keys + tuple("*\0" + p for p in self.prefixes)
         self.cost = 1.0 + (len(self.elems) - 1) * 0.5 + 2.0 * len(self.prefixes)
         # one exact word searched in the default fields: an OR can test a set of them at once
         self.plain = term.fields is None and len(self.elems) == 1 and not self.prefixes
@@ -378,6 +416,9 @@ class _TermM(_SpanNode):
                 return lambda d: key in d.present
             return lambda d: any(word in d.field(f).view(lang).set for f in fields)
         if len(self.elems) == 1:  # a wildcard: " prefix" in " tok tok "
+            if default:  # ``_TokenKeys`` knows every query prefix: a set lookup
+                need = self.need[0]
+                return lambda d: need in d.present
             needle, view = " " + self.prefixes[0], None
         elif not self.prefixes:  # a phrase: " w1 w2 " in " tok tok " (of stems if stemming)
             needle, view = " " + " ".join(exact) + " ", lang
@@ -601,7 +642,8 @@ class _NearM(_SpanNode):
 
 # --- anchors ------------------------------------------------------------------------------
 
-Anchor = tuple[str, str]  # (pattern kind, text): ("w", word) / ("p", prefix) / (lang, stem)
+# (pattern kind, text): ("w", word) / ("p", prefix) / (lang, stem) / ("=", language code)
+Anchor = tuple[str, str]
 
 
 def _word_cost(word: str, is_prefix: bool, capitalized: bool) -> float:
@@ -666,7 +708,9 @@ def _anchors(node: Node, lang: str | None) -> tuple[float, frozenset[Anchor]] | 
                 total += a[0]
                 union |= a[1]
             return total, frozenset(union)
-    return None  # NOT, lang:
+        case Lang(code):
+            return LANG_COST, frozenset([("=", code)])
+    return None  # NOT
 
 
 def _anchor_fields(node: Node) -> set[str]:
@@ -796,11 +840,12 @@ class RuleSet:
                 if kind == "w":
                     key: Key = word
                 elif kind == "p":
-                    key = ("*", word)
+                    key = "*\0" + word
                     prefixes.add(word)
-                else:  # a stem
-                    key = (kind, word)
-                vocab.add(key)
+                else:  # lang\0stem, or =\0code: the item's language (``_candidates``)
+                    key = kind + "\0" + word
+                if kind != "=":
+                    vocab.add(key)
                 anchored.setdefault(key, []).append(i)
         self._always = tuple(always)
         self._extra_fields = tuple(f for f in FIELDS if f in fields - set(DEFAULT_FIELDS))
@@ -823,11 +868,12 @@ class RuleSet:
     def _candidates(self, d: _Doc) -> list[int]:
         found = set(self._always)
         hits = d.present & self._anchor_keys
+        lang = "=\0" + d.lang
+        if lang in self._anchor_keys:
+            hits.add(lang)
         if self._extra_fields:
-            keys = self._keys
             for f in self._extra_fields:
-                extra = chain.from_iterable(map(keys.__getitem__, d.field(f).set))
-                hits.update(self._anchor_keys.intersection(extra))
+                hits.update(self._anchor_keys.intersection(self._keys.present(d.field(f).groups)))
         anchored = self._anchored
         for key in hits:
             found.update(anchored[key])

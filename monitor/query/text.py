@@ -31,7 +31,9 @@ goes through one ``str.translate`` and ``str.split``; Latin-1 text through one
 ``bytes.translate`` with a folding table (or NFKD and a few ``str.replace`` when it holds
 ``ß æ ø ...``); everything else through ``unicodedata``, compiled regexes (split in two sets,
 since ``re`` checks character classes within the BMP with a bitmap) and a ``str.replace``
-chain. The hypothesis tests check every fast path against the plain definition.
+chain, one whitespace-separated chunk at a time with a cache of each chunk's tokens
+(``_ChunkTokens``: whitespace never joins, splits or merges words, and news vocabulary
+repeats). The hypothesis tests check every fast path against the plain definition.
 ``tokenize_spans`` and ``token_offsets`` give the tokens' spans in the original text, for
 snippets.
 """
@@ -46,7 +48,7 @@ import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from functools import partial
-from itertools import accumulate, compress
+from itertools import accumulate, chain, compress
 from operator import add
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
@@ -62,6 +64,7 @@ __all__ = [
     "token_spans",
     "tokenize",
     "tokenize_keep",
+    "tokenize_lazy",
     "tokenize_spans",
 ]
 
@@ -302,6 +305,37 @@ def _latin1_spaced(text: str) -> str | None:
     return raw.translate(_LATIN1_TABLE).decode("ascii")
 
 
+def _tokenize_whole(text: str) -> list[str]:
+    """``tokenize`` of text with no fast path: all of it normalized at once."""
+    return _tokens_of_normalized(_normalize_nonascii(_presep(text)))
+
+
+class _ChunkTokens(dict[str, tuple[str, ...]]):
+    """Whitespace-free chunk of original text -> its tokens (bounded cache, filled on use).
+
+    Text is tokenized chunk by chunk, ``str.split()`` apart, without changing a token: no
+    whitespace character is a word character, stripped, a symbol, or part of a canonical
+    composition, and each has combining class 0, so none joins, splits or merges with what
+    is around it (checked by the tests). News vocabulary repeats, so the costly
+    normalization runs once per distinct word, not once per text.
+    """
+
+    MAX = 100_000
+
+    def __missing__(self, chunk: str) -> tuple[str, ...]:
+        if len(self) >= self.MAX:
+            self.clear()
+        out = self[chunk] = tuple(_tokenize_whole(chunk))
+        return out
+
+
+_BY_CHUNK = _ChunkTokens()
+
+
+def _tokens_by_chunk(text: str) -> list[str]:
+    return list(chain.from_iterable(map(_BY_CHUNK.__getitem__, text.split())))
+
+
 def tokenize(text: str) -> list[str]:
     """The normalized tokens of ``text``, in order."""
     if text.isascii():
@@ -312,7 +346,26 @@ def tokenize(text: str) -> list[str]:
     spaced = _latin1_spaced(text)
     if spaced is not None:
         return spaced.split()
-    return _tokens_of_normalized(_normalize_nonascii(text))
+    return _tokens_by_chunk(text)
+
+
+def tokenize_lazy(text: str) -> tuple[list[str], Kept | None]:
+    """``tokenize(text)``, and ``tokenize_keep(text)`` when it comes at no extra cost (ASCII
+    and most Latin-1 text); None otherwise (ask ``tokenize_keep`` when offsets are needed)."""
+    if text.isascii():
+        norm = text.translate(_ASCII_TABLE)
+        tokens = norm.split()
+        return tokens, Kept(tokens, norm, True)
+    s = _presep(text)  # one character for one
+    if s.isascii():
+        norm = s.translate(_ASCII_TABLE)
+        tokens = norm.split()
+        return tokens, Kept(tokens, norm, True)
+    spaced = _latin1_spaced(s)
+    if spaced is not None:
+        tokens = spaced.split()
+        return tokens, Kept(tokens, spaced, True)
+    return _tokens_by_chunk(s), None
 
 
 _CHUNKS: dict[str, list[str]] = {}  # original word run -> its tokens (bounded cache)

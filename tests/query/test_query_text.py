@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 import pytest
@@ -19,6 +20,7 @@ from monitor.query.text import (
     token_offsets,
     token_spans,
     tokenize_keep,
+    tokenize_lazy,
     tokenize_spans,
 )
 
@@ -155,6 +157,47 @@ def test_fast_paths_equal_the_definition(text: str) -> None:
     tokens, spans = tokenize_spans(text)
     assert tokens == tokenize(text)
     assert all(0 <= s < e <= len(text) for s, e in spans)
+    lazy, kept = tokenize_lazy(text)
+    assert lazy == tokens
+    assert kept is None or kept == tokenize_keep(text)
+
+
+_WHITESPACE = [chr(cp) for cp in range(sys.maxunicode + 1) if chr(cp).isspace()]
+
+
+def test_whitespace_neither_joins_nor_merges() -> None:
+    """What lets ``tokenize`` work chunk by chunk, ``str.split()`` apart (``_ChunkTokens``)."""
+    ws = set(_WHITESPACE)
+    for w in _WHITESPACE:
+        assert unicodedata.combining(w) == 0
+        assert ord(w) not in STRIPPED | SYMBOLS | MARKS
+        decomposed = unicodedata.normalize("NFKD", w)
+        assert not any(c.isalnum() or unicodedata.combining(c) for c in decomposed)
+        ws.update(decomposed)
+    for cp in range(sys.maxunicode + 1):
+        d = unicodedata.decomposition(chr(cp))
+        if d and not d.startswith("<") and " " in d:  # a canonical composition
+            assert not {chr(int(x, 16)) for x in d.split()} & ws, hex(cp)
+
+
+_CHUNKY = st.text(
+    alphabet=st.sampled_from(
+        [
+            *_WHITESPACE,
+            *"ae\u06cc\u0301\u093e\u1100\u1161\u11a8\u200c\u00ad\u0640\u064a\ufb01\u00bd\u2122.",
+            "\u03a9",
+            "\U0001d400",
+        ]
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_CHUNKY)
+def test_chunk_by_chunk_equals_the_definition(text: str) -> None:
+    assert tokenize(text) == reference_tokenize(text)
+    assert tokenize_lazy(text)[0] == reference_tokenize(text)
 
 
 _LATINISH = st.text(
