@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.conftest import RULES, SECRET, rss, run_monitor
 from tests.e2e.servers import Receiver
-from tests.fetch.server import Handler, Server, serving
+from tests.fetch.server import Server, drip, endless, serving
 
 ULTIMATUM = (
     "fuel-ultimatum",
@@ -29,24 +29,6 @@ LAUGHS = (
     + "]><rss version='2.0'><channel><title>&l9;</title></channel></rss>"
 ).encode()
 MAX_BYTES = 1024 * 1024
-
-
-def endless(h: Handler) -> None:
-    h.send_response(200)
-    h.send_header("Transfer-Encoding", "chunked")
-    h.end_headers()
-    chunk = b"%x\r\n%s\r\n" % (65536, b"<" * 65536)
-    while not h.server.stopping.is_set():
-        h.wfile.write(chunk)
-
-
-def drip(h: Handler) -> None:
-    h.send_response(200)
-    h.send_header("Content-Length", "100000")
-    h.end_headers()
-    while not h.server.stopping.wait(0.05):
-        h.wfile.write(b"<")
-        h.wfile.flush()
 
 
 def hostile_routes(server: Server) -> dict[str, str]:

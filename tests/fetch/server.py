@@ -86,3 +86,26 @@ def serving() -> Iterator[Server]:
         srv.shutdown()
         srv.server_close()
         thread.join()
+
+
+# Misbehaving routes shared by the fetcher's tests and the end-to-end run.
+
+
+def endless(h: Handler) -> None:
+    """A body that never ends (chunked, 64 KiB at a time, until the server stops)."""
+    h.send_response(200)
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    chunk = b"%x\r\n%s\r\n" % (65536, b"<" * 65536)
+    while not h.server.stopping.is_set():
+        h.wfile.write(chunk)
+
+
+def drip(h: Handler) -> None:
+    """One byte every 50 ms: never idle long enough for a read timeout."""
+    h.send_response(200)
+    h.send_header("Content-Length", "100000")
+    h.end_headers()
+    while not h.server.stopping.wait(0.05):
+        h.wfile.write(b"<")
+        h.wfile.flush()

@@ -19,6 +19,7 @@ import pytest
 from monitor import __version__
 from monitor.fetch import Fetcher, FetchResult
 from monitor.netguard import NetworkPolicy
+from tests.fetch.server import drip, endless
 
 if TYPE_CHECKING:
     from conftest import FetchRunner
@@ -111,15 +112,6 @@ def test_gzip_bomb_is_cut_off_without_inflating_it(server: Server, fetch: FetchR
     assert peak < 8 * 1024 * 1024  # the 64 MiB never existed
 
 
-def endless(h: Handler) -> None:
-    h.send_response(200)
-    h.send_header("Transfer-Encoding", "chunked")
-    h.end_headers()
-    chunk = b"%x\r\n%s\r\n" % (65536, b"x" * 65536)
-    while not h.server.stopping.is_set():
-        h.wfile.write(chunk)
-
-
 def test_endless_body_stops_at_the_cap(server: Server, fetch: FetchRunner) -> None:
     server.routes["/endless"] = endless
     started = time.monotonic()
@@ -135,15 +127,6 @@ def test_declared_oversize_body_is_refused_before_reading(
     server.routes["/big"] = lambda h: h.reply(200, b"x" * 5000)
     result = fetch(server.url("/big"), max_bytes=1000)
     assert (result.error_kind, result.bytes_read) == ("too_large", 0)
-
-
-def drip(h: Handler) -> None:
-    h.send_response(200)
-    h.send_header("Content-Length", "100000")
-    h.end_headers()
-    while not h.server.stopping.wait(0.05):
-        h.wfile.write(b"<")
-        h.wfile.flush()
 
 
 def test_slow_drip_is_cut_by_the_deadline_not_the_idle_timeout(
