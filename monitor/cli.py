@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     feed_actions.add_parser("export", help="the configured feeds as OPML, on stdout")
     feeds_discover = feed_actions.add_parser("discover", help="find the feeds a web page links to")
     feeds_discover.add_argument("url")
+    feeds_enable = feed_actions.add_parser(
+        "enable", help="poll a disabled (410 Gone) or backing-off feed again now"
+    )
+    feeds_enable.add_argument("name")
 
     alerts = commands.add_parser("alerts", help="list, show and replay alerts")
     _config_arg(alerts)
@@ -227,6 +231,14 @@ def _feeds(config: Config, args: argparse.Namespace) -> int:
 
     store = Store(config.state)
     try:
+        if args.action == "enable":
+            feed = next((f for f in config.feeds if f.name == args.name), None)
+            if feed is None:
+                raise ConfigError(f"feeds enable: no configured feed named {args.name!r}")
+            if not store.enable_feed(feed.url, time.time()):
+                raise ConfigError(f"feeds enable: {args.name!r} has not been polled yet")
+            print(f"{feed.name}: enabled, due now")
+            return 0
         states = {s.url: s for s in store.feed_states()}
     finally:
         store.close()

@@ -339,6 +339,18 @@ class Store:
                 conn.execute(update(feeds).where(feeds.c.url.in_(gone)).values(active=0))
 
     @_retried
+    def enable_feed(self, url: str, now: float) -> bool:
+        """Poll a feed again now, with a clean error count (after a 410, or a long backoff).
+        False when the feed is not in the store yet."""
+        with self._begin() as conn:
+            result = conn.execute(
+                update(feeds)
+                .where(feeds.c.url == url)
+                .values(status="new", error_count=0, next_poll_at=now, current_interval=None)
+            )
+            return bool(result.rowcount)
+
+    @_retried
     def claim_due_feeds(
         self, now: float, *, owner: str, lease: float, limit: int = 100, urls: Iterable[str] = ()
     ) -> list[FeedState]:

@@ -143,3 +143,25 @@ def test_a_feed_moved_permanently_is_followed_after_three_runs(
     before = len(hostile.paths())
     run_monitor("once", "-c", str(config), "--deliver-timeout", "0", cwd=tmp_path)
     assert "/old" not in hostile.paths()[before:]
+
+
+def test_a_gone_feed_stays_disabled_until_the_operator_enables_it(
+    tmp_path: Path, hostile: Server
+) -> None:
+    hostile.routes["/moved-on"] = lambda h: h.reply(410, b"gone")
+    config = write_config(tmp_path, [hostile.url("/moved-on")], "http://127.0.0.1:9/hook")
+    run_monitor("once", "-c", str(config), "--deliver-timeout", "0", cwd=tmp_path)
+    assert feed_rows(config, tmp_path)["f0"].startswith("disabled")
+    before = len(hostile.paths())
+    run_monitor("once", "-c", str(config), "--deliver-timeout", "0", cwd=tmp_path)
+    assert hostile.paths()[before:] == []  # a disabled feed is not polled
+
+    hostile.routes["/moved-on"] = lambda h: h.reply(200, rss(ULTIMATUM))
+    unknown = run_monitor("feeds", "-c", str(config), "enable", "nope", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "no configured feed named 'nope'" in unknown.stderr
+    enabled = run_monitor("feeds", "-c", str(config), "enable", "f0", cwd=tmp_path)
+    assert enabled.returncode == 0, enabled.stderr
+    assert enabled.stdout.strip() == "f0: enabled, due now"
+    run_monitor("once", "-c", str(config), "--deliver-timeout", "0", cwd=tmp_path)
+    assert feed_rows(config, tmp_path)["f0"].startswith("ok ")
