@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from monitor.models import Alert, FieldHit, Item
+from monitor.store import Store
+from tests.deliver.consumer import open_store
 
 BASE_ITEM = Item(
     key="guid-1",
@@ -47,3 +50,13 @@ def build_alert(
 @pytest.fixture(scope="session")
 def make_alert() -> Callable[..., Alert]:
     return build_alert
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A real SQLite outbox for the sender's tests (the store contract runs on both backends)."""
+    s = open_store(tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +13,8 @@ from monitor.deliver.apprise_target import TITLE_LIMIT, apprise_message
 from monitor.deliver.sender import Sender
 from monitor.errors import ConfigError
 from monitor.store import Store
-from tests.deliver.consumer import T0, Clock, Consumer, Reply, add_alerts, make_config, open_store
+from tests.deliver.consumer import T0, Clock, Consumer, Reply, add_alerts, make_config
 from tests.deliver.test_sender import deliveries, rounds
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def apprise_hook(consumer: Consumer, **settings: Any) -> dict[str, Any]:

@@ -23,20 +23,10 @@ from tests.deliver.consumer import (
     Reply,
     add_alerts,
     make_config,
-    open_store,
 )
 from tests.e2e.servers import free_port
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "monitor/schema/alert.v1.json").read_text())
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(tmp_path)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture
