@@ -24,6 +24,7 @@ import anyio
 import httpx
 
 from monitor import __version__
+from monitor.clients import OneConnectionClients
 from monitor.errors import FetchError
 from monitor.netguard import NetworkPolicy, guarded_transport
 
@@ -255,8 +256,14 @@ def _describe(exc: Exception, url: str, timeout: float) -> tuple[str, str]:
     return "network", f"network error with {where}: {exc or type(exc).__name__}"
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".lower()
+
+
 class Fetcher:
-    """Fetches feeds through one shared ``httpx.AsyncClient`` (no cookies, no env proxies)."""
+    """Fetches feeds through one-connection ``httpx.AsyncClient`` s kept per origin (no
+    cookies, no environment proxies)."""
 
     def __init__(
         self,
@@ -279,18 +286,23 @@ class Fetcher:
         self._per_host_gap = per_host_gap
         self._global = anyio.Semaphore(concurrency)
         self._hosts: dict[str, _HostSlot] = {}
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._client = httpx.AsyncClient(
-            transport=guarded_transport(policy, limits=limits),
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=False,  # followed by hand: each hop is classified and checked
-            trust_env=False,  # an environment proxy would bypass the SSRF guard
-            cookies=_no_cookies(),
-            headers={
-                "User-Agent": user_agent,
-                "Accept": ACCEPT,
-                "Accept-Encoding": ACCEPT_ENCODING,
-            },
+        tls = httpx.create_ssl_context()  # shared: each client would load the CA bundle again
+        self._clients = OneConnectionClients(
+            lambda: httpx.AsyncClient(
+                transport=guarded_transport(
+                    policy, verify=tls, limits=httpx.Limits(max_connections=1)
+                ),
+                timeout=httpx.Timeout(timeout),
+                follow_redirects=False,  # followed by hand: each hop is classified and checked
+                trust_env=False,  # an environment proxy would bypass the SSRF guard
+                cookies=_no_cookies(),
+                headers={
+                    "User-Agent": user_agent,
+                    "Accept": ACCEPT,
+                    "Accept-Encoding": ACCEPT_ENCODING,
+                },
+            ),
+            max_idle=concurrency,
         )
 
     async def __aenter__(self) -> Fetcher:
@@ -305,7 +317,7 @@ class Fetcher:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._clients.aclose()
 
     async def fetch(
         self, url: str, *, etag: str | None = None, last_modified: str | None = None
@@ -364,14 +376,15 @@ class Fetcher:
             if problem is not None:
                 return FetchResult("error", progress.url, error_kind="bad_url", error=problem)
             try:
-                request = self._client.build_request("GET", progress.url, headers=headers)
-                response = await self._client.send(request, stream=True)
-                try:
-                    target = self._redirect_target(response, progress)
-                    if target is None:
-                        return await self._finish(response, progress, etag, last_modified)
-                finally:
-                    await response.aclose()
+                async with self._clients.client(_origin(progress.url)) as client:
+                    request = client.build_request("GET", progress.url, headers=headers)
+                    response = await client.send(request, stream=True)
+                    try:
+                        target = self._redirect_target(response, progress)
+                        if target is None:
+                            return await self._finish(response, progress, etag, last_modified)
+                    finally:
+                        await response.aclose()
             except (httpx.HTTPError, httpx.InvalidURL, FetchError, OSError) as exc:
                 kind, message = _describe(exc, progress.url, self._timeout)
                 return FetchResult("error", progress.url, error_kind=kind, error=message)

@@ -23,7 +23,6 @@ import asyncio
 import json
 import math
 import random
-import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from typing import TextIO
 import httpx
 
 from monitor import __version__, log
+from monitor.clients import OneConnectionClients
 from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings
 from monitor.deliver.apprise_target import notify_async
 from monitor.deliver.breaker import CircuitBreaker
@@ -57,6 +57,7 @@ logger = log.get("monitor.deliver")
 # A lane claims this many deliveries per concurrency slot: enough to keep a fast consumer
 # busy between claims, few enough that the lease (which must outlast the batch) stays short.
 BATCH_PER_SLOT = 16
+IDLE_CLIENTS_MAX = 256  # idle keep-alive connections kept over all webhooks
 # Lease room beyond the batch's worst case (every wave timing out): claiming, recording.
 LEASE_MARGIN = 10.0
 CONSOLE_BATCH = 500
@@ -138,10 +139,21 @@ class Sender:
         self._policy = NetworkPolicy(
             allow_private=config.network.allow_private, allow_cidrs=config.network.allow_cidrs
         )
-        # Idle one-connection clients per webhook; a send takes one for its duration.
-        self._idle_clients: dict[str, list[httpx.AsyncClient]] = {}
-        self._clients: list[httpx.AsyncClient] = []  # every one made, for aclose
-        self._tls: ssl.SSLContext | None = None  # shared: each loads the CA bundle (~30 ms)
+        # One-connection clients per webhook (a send takes one for its duration); the
+        # semaphores cap how many a webhook has busy, so the idle cap is only a backstop.
+        tls = httpx.create_ssl_context()  # shared: each client would load the CA bundle again
+        self._clients = OneConnectionClients(
+            lambda: httpx.AsyncClient(
+                # Limits go to the transport: httpx ignores a client's once it has one.
+                transport=guarded_transport(
+                    self._policy, verify=tls, limits=httpx.Limits(max_connections=1)
+                ),
+                follow_redirects=False,  # a 3xx is a failure: consumers must give the real URL
+                headers={"user-agent": f"news-monitor/{__version__}"},
+                trust_env=False,  # an environment proxy would bypass the SSRF guard
+            ),
+            max_idle=IDLE_CLIENTS_MAX,
+        )
         self._recorder = _Recorder(store)
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limits: dict[str, tuple[int, asyncio.Semaphore]] = {}  # (size, semaphore)
@@ -173,34 +185,7 @@ class Sender:
         self._stopping = True
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.aclose()
-
-    def _take_client(self, name: str) -> httpx.AsyncClient:
-        """An idle client of the webhook's own, holding one keep-alive connection.
-
-        One client per concurrent send, not one pool as large as the concurrency: httpcore
-        scans every pooled connection (a poll() system call each) several times per request,
-        which made the pool's bookkeeping the largest CPU cost of a send. The semaphore caps
-        how many are taken at once, so a webhook ends up with ``concurrency`` of them.
-        """
-        idle = self._idle_clients.setdefault(name, [])
-        if idle:
-            return idle.pop()
-        if self._tls is None:
-            self._tls = httpx.create_ssl_context()  # what each client would make for itself
-        # Limits go to the transport: httpx ignores a client's once it has one.
-        transport = guarded_transport(
-            self._policy, verify=self._tls, limits=httpx.Limits(max_connections=1)
-        )
-        client = httpx.AsyncClient(
-            transport=transport,
-            follow_redirects=False,  # a 3xx is a failure: consumers must give the real URL
-            headers={"user-agent": f"news-monitor/{__version__}"},
-            trust_env=False,  # an environment proxy would bypass the SSRF guard
-        )
-        self._clients.append(client)
-        return client
+        await self._clients.aclose()
 
     async def deliver_due(self) -> list[DeliveryOutcome]:
         """One round: a lane per webhook with work due; returns once every outcome is recorded.
@@ -323,9 +308,8 @@ class Sender:
                 headers.update(signature_headers(job.alert_id, sent_at, body, hook.secrets))
         except DeliveryError as exc:  # config validation should make this unreachable
             return None, str(exc), None
-        client = self._take_client(hook.name)
         try:
-            async with asyncio.timeout(hook.timeout):
+            async with self._clients.client(hook.name) as client, asyncio.timeout(hook.timeout):
                 response = await client.post(
                     url, content=body, headers=headers, timeout=hook.timeout
                 )
@@ -333,8 +317,6 @@ class Sender:
             return None, f"timed out after {hook.timeout:g}s", None
         except httpx.HTTPError as exc:
             return None, f"{exc.__class__.__name__}: {exc}" if str(exc) else repr(exc), None
-        finally:
-            self._idle_clients[hook.name].append(client)
         if 200 <= response.status_code < 300:
             return response.status_code, None, None
         retry_after = None

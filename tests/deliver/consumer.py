@@ -49,6 +49,7 @@ class Consumer:
     rejected: list[str] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    connections: set[tuple[str, int]] = field(default_factory=set)  # client (host, port)s
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -99,6 +100,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         consumer: Consumer = self.server.owner  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        with consumer.lock:
+            consumer.connections.add(self.client_address)
         reply = consumer.handle({k.lower(): v for k, v in self.headers.items()}, body)
         try:
             self.send_response(reply.status)

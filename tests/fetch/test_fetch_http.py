@@ -428,3 +428,19 @@ def test_revalidations_reuse_one_connection(server: Server, fetch: FetchRunner) 
     results = fetch.many([server.url("/feed")] * 4, etag='"v1"', concurrency=1)
     assert [r.outcome for r in results] == ["not_modified"] * 4
     assert len(set(ports)) == 1  # keep-alive: the empty 304 body was read to its end
+
+
+def test_a_host_gets_at_most_per_host_connections_kept_alive(
+    server: Server, fetch: FetchRunner
+) -> None:
+    ports: list[int] = []
+
+    def feed(h: Handler) -> None:
+        ports.append(h.client_address[1])
+        time.sleep(0.02)  # overlapping requests: both slots are busy at once
+        h.reply(200, FEED)
+
+    server.routes["/feed"] = feed
+    results = fetch.many([server.url("/feed")] * 8, per_host=2)
+    assert [r.outcome for r in results] == ["ok"] * 8
+    assert len(set(ports)) == 2  # one connection per slot, each reused
