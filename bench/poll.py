@@ -6,9 +6,11 @@ Three scenarios run in order against one SQLite store, each a full ``App.poll_al
 parse + identify + match in worker processes, unseen, record_polls; no webhook delivery):
 
 * all-new:   the first poll of every feed: every item is new, stored and matched;
-* unchanged: the same documents again, answered 200 (the server ignores If-None-Match):
-             everything is parsed and found already seen;
-* all-304:   the server honours If-None-Match: nothing is parsed.
+* unchanged: the same documents again, answered 200 (the server ignores If-None-Match): the
+             body is the one read last time, so nothing is parsed;
+* all-304:   the server honours If-None-Match: nothing is parsed;
+* touched:   200 with only <lastBuildDate> changed, as many servers do on every request:
+             everything is parsed and found already seen.
 
 The naive baseline, in the same run against the same server: sequential ``httpx.get`` +
 ``feedparser.parse`` (its defaults) + one compiled regex per rule over each entry. It cannot
@@ -76,7 +78,7 @@ TARGETS = {"all-new": 10_000, "all-304": 60_000}
 RARE = [f"{topic}{n}" for topic in TOPICS for n in range(100)]
 
 
-def feed_document(index: int) -> bytes:
+def feed_document(index: int, built: str = "Wed, 25 Nov 2026 23:00:00 GMT") -> bytes:
     """Feed ``index``: 17 items of ~2.8 KiB HTML each, ~49 KiB in all, deterministic.
 
     Each item names one of 2,900 rare words; the rules name ~130 of them (~5 % of items).
@@ -100,6 +102,7 @@ def feed_document(index: int) -> bytes:
     return (
         "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
         f"<title>Feed {index}</title><link>https://news{index}.example/</link>"
+        f"<lastBuildDate>{built}</lastBuildDate>"
         f"{''.join(items)}</channel></rss>"
     ).encode()
 
@@ -125,15 +128,26 @@ def rule_specs(count: int) -> list[tuple[str, str, str]]:
 
 
 def serve(port: int, count: int, ready: multiprocessing.synchronize.Event) -> None:
-    """HTTP/1.1 keep-alive server of the feeds; ``GET /mode/304`` (or 200) switches modes."""
+    """HTTP/1.1 keep-alive server of the feeds; ``GET /mode/M`` switches to mode M: 200,
+    304 (honours If-None-Match) or touched (200, the documents with a new lastBuildDate)."""
     mode = [b"200"]
     docs = [feed_document(i) for i in range(count)]
     etags = [hashlib.sha256(d).hexdigest()[:16].encode() for d in docs]
-    responses = [
-        b"HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml; charset=utf-8\r\n"
-        b'etag: "' + etag + b'"\r\ncontent-length: ' + str(len(doc)).encode() + b"\r\n\r\n" + doc
-        for doc, etag in zip(docs, etags, strict=True)
-    ]
+
+    def response(doc: bytes) -> bytes:
+        etag = hashlib.sha256(doc).hexdigest()[:16].encode()
+        return (
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml; charset=utf-8\r\n"
+            b'etag: "'
+            + etag
+            + b'"\r\ncontent-length: '
+            + str(len(doc)).encode()
+            + b"\r\n\r\n"
+            + doc
+        )
+
+    responses = [response(doc) for doc in docs]
+    touched = [response(feed_document(i, "Thu, 26 Nov 2026 00:00:00 GMT")) for i in range(count)]
     not_found = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -152,7 +166,7 @@ def serve(port: int, count: int, ready: multiprocessing.synchronize.Event) -> No
                         b'HTTP/1.1 304 Not Modified\r\netag: "' + etags[index] + b'"\r\n\r\n'
                     )
                 else:
-                    writer.write(responses[index])
+                    writer.write((touched if mode[0] == b"touched" else responses)[index])
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -281,7 +295,13 @@ def main() -> int:
         )
         with tempfile.TemporaryDirectory() as tmp:
             config = make_config(f"sqlite:///{tmp}/state.db", server, rules, args)
-            for scenario, mode in (("all-new", "200"), ("unchanged", "200"), ("all-304", "304")):
+            scenarios = (
+                ("all-new", "200"),
+                ("unchanged", "200"),
+                ("all-304", "304"),
+                ("touched", "touched"),  # last: the stored ETags are the touched ones then
+            )
+            for scenario, mode in scenarios:
                 server.set_mode(mode)
                 before = cpu_seconds()
                 elapsed, counts = asyncio.run(poll_round(config))

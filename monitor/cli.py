@@ -190,14 +190,14 @@ async def _once(config: Config, deliver_timeout: float) -> int:
         deliveries = await app.drain_deliveries(deliver_timeout)
         counts = await asyncio.to_thread(app.store.delivery_counts)
     ok = sum(p.result == "ok" for p in polls)
-    unchanged = sum(p.result == "not_modified" for p in polls)
+    unchanged = sum(p.result in ("not_modified", "unchanged") for p in polls)
     failed = sum(p.result == "error" for p in polls)
     new_items = sum(p.new_items for p in polls)
     created = sum(len(p.alerts) for p in polls)
     delivered = sum(d.result == "delivered" for d in deliveries)
     pending = counts.get("pending", 0) + counts.get("failed", 0)
     print(
-        f"feeds: {ok} ok, {unchanged} not modified, {failed} failed; "
+        f"feeds: {ok} ok, {unchanged} unchanged, {failed} failed; "
         f"new items: {new_items}; alerts created: {created}; "
         f"delivered: {delivered}; still pending: {pending}; dead: {counts.get('dead', 0)}",
         file=sys.stderr,

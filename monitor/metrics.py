@@ -15,7 +15,7 @@ _LAG_BUCKETS = (30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 21600, 86400)
 
 polls = Counter(
     "monitor_polls",
-    "Feed polls by result (ok, not_modified or the error kind).",
+    "Feed polls by result (ok, unchanged, not_modified or the error kind).",
     ["result"],
     registry=REGISTRY,
 )

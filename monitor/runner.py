@@ -15,6 +15,7 @@ failure never stops the others.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import time
@@ -55,7 +56,7 @@ PERMANENT_REDIRECT_POLLS = 3
 class PollOutcome:
     feed: str
     url: str
-    result: str  # ok, not_modified, error
+    result: str  # ok, unchanged (200, the body read last time), not_modified, error
     new_items: int = 0
     alerts: tuple[str, ...] = ()
     alert_rules: tuple[str, ...] = ()
@@ -104,6 +105,14 @@ class PollRecorder:
             for (_, done), commit in zip(batch, commits, strict=True):
                 if not done.done():
                     done.set_result(commit)
+
+
+def body_digest(result: FetchResult) -> str:
+    """Identifies what a 200 gave to parse: the body, and what its parse depends on besides."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{result.url}\n{result.content_type}\n".encode("utf-8", "surrogatepass"))
+    digest.update(result.body)
+    return digest.hexdigest()
 
 
 def feed_specs(config: Config) -> list[FeedSpec]:
@@ -188,8 +197,10 @@ class Poller:
         )
         if result.outcome == "error":
             return await self._record_failure(feed, state, result, result.error_kind or "error")
-        if result.outcome == "not_modified":
-            return await self._record_success(feed, state, result, None)
+        digest = body_digest(result) if result.outcome == "ok" else state.body_digest
+        if result.outcome == "not_modified" or digest == state.body_digest:
+            # Nothing new to read: a 304, or the very body whose items are recorded already.
+            return await self._record_success(feed, state, result, None, digest)
         try:
             processed = await self._process(feed, result)
         except FeedParseError as exc:
@@ -205,7 +216,7 @@ class Poller:
             return await self._record_failure(feed, state, failed, "parse")
         for warning in processed.warnings:
             logger.info("feed warning", feed=feed.name, url=result.url, warning=warning)
-        return await self._record_success(feed, state, result, processed)
+        return await self._record_success(feed, state, result, processed, digest)
 
     async def _process(self, feed: FeedSettings, result: FetchResult) -> ProcessedFeed:
         """Parse, identify and match the body: in a worker process if there are workers."""
@@ -238,13 +249,19 @@ class Poller:
         state: FeedState,
         result: FetchResult,
         processed: ProcessedFeed | None,
+        digest: str | None,
     ) -> PollOutcome:
+        """Record a poll that read the feed: ``processed`` None when there was nothing to read
+        (a 304, or the body read last time); ``digest`` is the body's (``body_digest``)."""
         now = self.clock()
         items = processed.items if processed else ()
         new_items = await asyncio.to_thread(self.store.unseen, feed.url, items) if items else []
         new_alerts = self._alerts(new_items, processed, now)
         target, count, moved_to = self._redirect(state, result)
-        ttl = float(processed.ttl_seconds) if processed and processed.ttl_seconds else None
+        if processed is None:  # the hint of the body read last time still holds
+            ttl = state.ttl
+        else:
+            ttl = float(processed.ttl_seconds) if processed.ttl_seconds else None
         # The first poll of a feed sees everything as new; that is no gap.
         possible_gap = (
             state.last_success_at is not None and len(items) > 1 and len(new_items) == len(items)
@@ -275,6 +292,8 @@ class Poller:
             fetch_url=moved_to,
             redirect_target=target,
             redirect_count=count,
+            body_digest=digest,
+            ttl=ttl,
         )
         commit = await self.recorder.record(
             PollRecord(feed.url, update, new_items, new_alerts, now)
@@ -285,7 +304,7 @@ class Poller:
         return PollOutcome(
             feed.name,
             feed.url,
-            result.outcome,
+            "unchanged" if result.outcome == "ok" and processed is None else result.outcome,
             new_items=commit.new_items,
             alerts=commit.alert_ids,
             alert_rules=tuple(a.rule for a in created),

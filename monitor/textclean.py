@@ -106,7 +106,7 @@ def parsed_markup_parts(markup: str) -> list[str]:
     return extractor.parts
 
 
-class _Untidy(Exception):
+class _UntidyTagError(Exception):
     """A tag ``html.parser`` would read differently from ``tidy_markup_text``."""
 
 
@@ -114,7 +114,7 @@ def _tag_text(tag: re.Match[str]) -> str:
     """What ``_TextExtractor`` makes of one tidy tag outside dropped elements."""
     closing, name, attributes, self_closing = tag.groups()
     if closing and (attributes or self_closing):
-        raise _Untidy
+        raise _UntidyTagError
     name = name.lower()
     if name in _BLOCK:
         return "\n"
@@ -138,7 +138,7 @@ def tidy_markup_text(markup: str) -> str | None:
         return None
     try:
         text, tags = _TIDY_TAG.subn(_tag_text, markup)
-    except _Untidy:
+    except _UntidyTagError:
         return None
     if tags != markup.count("<"):  # a "<" that opens no tidy tag: each tag holds one "<"
         return None

@@ -138,7 +138,7 @@ def test_permanent_redirects_move_the_feed_after_three_polls_in_a_row(
     server.routes["/feed"] = reply(301, headers={"Location": "/moved"})
     server.routes["/moved"] = reply(200, rss("a"))
     for n in range(1, PERMANENT_REDIRECT_POLLS):
-        assert harness.poll(T0 + n).result == "ok"
+        assert harness.poll(T0 + n).result == ("ok" if n == 1 else "unchanged")
         state = harness.state()
         assert (state.fetch_url, state.redirect_count) == (server.url("/feed"), n)
     with structlog.testing.capture_logs() as logs:
@@ -161,7 +161,7 @@ def test_temporary_redirects_never_move_the_feed(
     server.routes["/feed"] = reply(status, headers={"Location": "/elsewhere"})
     server.routes["/elsewhere"] = reply(200, rss("a"))
     for n in range(PERMANENT_REDIRECT_POLLS + 1):
-        assert harness.poll(T0 + n).result == "ok"
+        assert harness.poll(T0 + n).result == ("ok" if n == 0 else "unchanged")
     state = harness.state()
     assert (state.fetch_url, state.redirect_target) == (server.url("/feed"), None)
 
@@ -263,6 +263,39 @@ def test_ttl_is_a_floor_on_the_next_poll(server: Server, harness: Harness) -> No
     server.routes["/feed"] = reply(200, rss("a", ttl=30))  # minutes
     harness.poll()
     assert 1800 * (1 - JITTER) <= harness.wait() <= 1800 * (1 + JITTER)
+
+
+def test_the_body_read_last_time_is_not_parsed_again_and_keeps_its_ttl(
+    server: Server, harness: Harness
+) -> None:
+    # Unclosed <b>: parsed leniently, with a warning logged on every parse of it.
+    body = rss("a", ttl=30).replace(b"<title>t</title>", b"<title>t<b></title>")
+    server.routes["/feed"] = reply(200, body)
+    with structlog.testing.capture_logs() as logs:
+        first = harness.poll()
+        second = harness.poll(T0 + 1)
+        warnings = [e for e in logs if e["event"] == "feed warning"]
+    assert (first.result, first.new_items) == ("ok", 1)
+    assert (second.result, second.new_items) == ("unchanged", 0)
+    assert len(warnings) == 1  # the second poll parsed nothing
+    assert 1800 * (1 - JITTER) <= harness.wait() <= 1800 * (1 + JITTER)  # <ttl> still a floor
+    server.routes["/feed"] = reply(304)
+    assert harness.poll(T0 + 2).result == "not_modified"
+    assert 1800 * (1 - JITTER) <= harness.wait() <= 1800 * (1 + JITTER)  # after a 304 too
+    server.routes["/feed"] = reply(200, rss("a", "b"))  # a new body is read, ttl and all
+    third = harness.poll(T0 + 3)
+    assert (third.result, third.new_items) == ("ok", 1)
+    assert harness.wait() <= 600 * (1 + JITTER)
+
+
+def test_the_same_body_with_another_content_type_is_parsed_again(
+    server: Server, harness: Harness
+) -> None:
+    server.routes["/feed"] = reply(200, rss("a"), {"Content-Type": "application/rss+xml"})
+    harness.poll()
+    server.routes["/feed"] = reply(200, rss("a"), {"Content-Type": "text/xml; charset=utf-8"})
+    assert harness.poll(T0 + 1).result == "ok"
+    assert harness.poll(T0 + 2).result == "unchanged"
 
 
 def test_cache_control_max_age_is_a_floor_capped_at_max_interval(

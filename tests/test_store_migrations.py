@@ -41,15 +41,21 @@ def test_a_v1_database_upgrades_and_keeps_its_feeds(store_url: str) -> None:
         assert store.schema_version() == SCHEMA_VERSION
         [state] = store.feed_states()
         assert (state.status, state.error_count, state.items_seen) == ("backoff", 3, 17)
-        # New columns start empty: the configured interval is in force, no rate known yet.
+        # New columns start empty: the configured interval is in force, no rate known yet,
+        # no body read yet (the next 200 is parsed).
         assert (state.current_interval, state.item_rate, state.possible_gaps) == (600.0, None, 0)
+        assert (state.body_digest, state.ttl) == (None, None)
         # Same config after the upgrade: the backoff is kept, not reset to "due now".
         store.sync_feeds([FeedSpec(URL, "a", 600.0)], T0)
         assert store.feed_states()[0].next_poll_at == T0 + 2400
-        update = FeedUpdate("ok", T0, T0 + 300, 300.0, 0, True, item_rate=0.01, possible_gap=True)
+        update = FeedUpdate(
+            "ok", T0, T0 + 300, 300.0, 0, True, item_rate=0.01, possible_gap=True,
+            body_digest="d1", ttl=1800.0,
+        )  # fmt: skip
         store.record_poll(URL, update, [], [], T0)
         after = store.feed_states()[0]
         assert (after.current_interval, after.item_rate, after.possible_gaps) == (300.0, 0.01, 1)
+        assert (after.body_digest, after.ttl) == ("d1", 1800.0)
         assert after.interval == 600.0  # the configured interval is not the adapted one
     finally:
         store.close()

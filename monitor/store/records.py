@@ -40,6 +40,8 @@ class FeedState:
     current_interval: float  # the adaptive interval now in force (``interval`` is configured)
     item_rate: float | None  # estimated new items per second; None until a second success
     possible_gaps: int  # polls where every item was new
+    body_digest: str | None  # of the last body read successfully (``runner.body_digest``)
+    ttl: float | None  # seconds: the refresh hint of that body (<ttl>, sy:updatePeriod)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ class FeedUpdate:
     last_error_kind: str | None = None
     redirect_target: str | None = None
     redirect_count: int = 0
+    body_digest: str | None = None  # written on success only, as etag and last_modified
+    ttl: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,10 @@ feeds = Table(
     Column("current_interval", Float),
     Column("item_rate", Float),
     Column("possible_gaps", Integer, nullable=False, server_default="0"),
+    # v5: what the last successful poll read, so the same body again is not parsed again:
+    # a digest of its final URL, Content-Type and body, and its refresh hint (<ttl>, ...).
+    Column("body_digest", String(64)),
+    Column("ttl", Float),
 )
 Index("ix_feeds_due", feeds.c.active, feeds.c.next_poll_at)
 
@@ -205,10 +209,15 @@ def _digests_v4(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX ix_digests_due ON digests (sealed_at, window_end)")
 
 
+def _unchanged_bodies_v5(conn: Connection) -> None:
+    _add_columns(conn, "feeds", Column("body_digest", String(64)), Column("ttl", Float))
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     schema_v1.create,
     _adaptive_polling_v2,
     _instances_v3,
     _digests_v4,
+    _unchanged_bodies_v5,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

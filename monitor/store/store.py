@@ -165,6 +165,8 @@ def _feed_state(row: Any) -> FeedState:
         current_interval=row.current_interval or row.interval,
         item_rate=row.item_rate,
         possible_gaps=row.possible_gaps,
+        body_digest=row.body_digest,
+        ttl=row.ttl,
     )
 
 
@@ -594,6 +596,8 @@ class Store:
             values["last_success_at"] = update_.polled_at
             values["etag"] = update_.etag
             values["last_modified"] = update_.last_modified
+            values["body_digest"] = update_.body_digest
+            values["ttl"] = update_.ttl
         if update_.fetch_url:
             values["fetch_url"] = update_.fetch_url
         conn.execute(update(feeds).where(feeds.c.url == feed_url).values(**values))

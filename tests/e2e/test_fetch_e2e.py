@@ -109,7 +109,7 @@ def test_hostile_feeds_fail_alone_and_the_good_feed_still_alerts(
         assert [r.payload["data"]["rule"] for r in receiver.received] == ["ultimatum"]
         assert receiver.received[0].payload["data"]["item"]["title"] == ULTIMATUM[1]
         summary = next(x for x in result.stderr.splitlines() if x.startswith("feeds:"))
-        assert "feeds: 1 ok, 0 not modified, 11 failed" in summary
+        assert "feeds: 1 ok, 0 unchanged, 11 failed" in summary
         assert peak_rss_kib < 400 * 1024  # the 64 MiB bomb and the endless body never landed
     finally:
         receiver.close()

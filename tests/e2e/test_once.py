@@ -86,7 +86,7 @@ def test_once_delivers_exactly_the_expected_alerts_once(
         second = run_monitor("once", "-c", str(config), cwd=tmp_path)
         assert second.returncode == 0, second.stderr
         assert len(receiver.received) == 2
-        assert "not modified" in summary(second)
+        assert "0 ok, 2 unchanged" in summary(second)
         assert "alerts created: 0" in summary(second)
 
         feed_server.documents["/pk.xml"] = rss(PARTNER_MAY_LEAVE, *UNRELATED, NEW_ULTIMATUM)
@@ -155,7 +155,7 @@ def test_a_broken_feed_fails_alone(tmp_path: Path, feed_server: FeedServer) -> N
         result = run_monitor("once", "-c", str(config), cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "Traceback" not in result.stderr
-        assert "1 ok, 0 not modified, 2 failed" in summary(result)
+        assert "1 ok, 0 unchanged, 2 failed" in summary(result)
         assert len(receiver.received) == 2
         feeds = run_monitor("feeds", "-c", str(config), cwd=tmp_path).stdout
         assert "backing off" in feeds
