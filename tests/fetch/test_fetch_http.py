@@ -444,3 +444,16 @@ def test_a_host_gets_at_most_per_host_connections_kept_alive(
     results = fetch.many([server.url("/feed")] * 8, per_host=2)
     assert [r.outcome for r in results] == ["ok"] * 8
     assert len(set(ports)) == 2  # one connection per slot, each reused
+
+
+def test_a_fetch_cut_off_mid_body_leaves_its_host_usable(
+    server: Server, fetch: FetchRunner
+) -> None:
+    # The cut-off client goes back to the idle set with a half-read connection: the next
+    # fetch from that host must get a fresh connection, not the rest of the drip.
+    server.routes["/drip"] = drip
+    server.routes["/feed"] = lambda h: h.reply(200, FEED)
+    urls = [server.url("/drip"), server.url("/feed"), server.url("/feed")]
+    results = fetch.many(urls, per_host=1, timeout=1.0, deadline=0.5)
+    assert [r.error_kind for r in results] == ["deadline", None, None]
+    assert [r.body for r in results[1:]] == [FEED, FEED]
