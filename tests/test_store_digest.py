@@ -90,6 +90,9 @@ def test_sealing_makes_one_digest_per_webhook_and_window_even_when_run_twice(
         data = payload["data"]
         assert (data["count"], data["kind"], data["rule"]) == (2, "throttle", "r")
         assert [e["alert_id"] for e in data["alerts"]] == ["msg_c", "msg_d"]
+        # Operators see the digest as one, not as the story its row happens to point at.
+        [listed] = store.list_deliveries(alert_id=dig)
+        assert (listed.title, listed.link) == ("digest (throttle:r) of 2 alerts", "")
     jobs = store.claim_due_deliveries(end, owner="me", lease=30, webhooks=["h1"])
     dig = digest.digest_id("h1", "throttle:r", T0 - 60)
     assert [job.alert_id for job in jobs] == ["msg_a", "msg_b", dig]

@@ -1024,9 +1024,18 @@ class Store:
         if alert_id:
             conditions.append(deliveries.c.alert_id == alert_id)
         query = (
-            select(deliveries, alerts.c.rule, items.c.title, items.c.link)
+            select(
+                deliveries,
+                alerts.c.rule,
+                items.c.title,
+                items.c.link,
+                digests.c.kind.label("digest_kind"),
+                digests.c.held.label("digest_held"),
+            )
             .join(alerts, alerts.c.id == deliveries.c.alert_id)
             .join(items, items.c.id == alerts.c.item_id)
+            # A digest's alert row points at its oldest item only to satisfy the foreign key.
+            .outerjoin(digests, digests.c.id == alerts.c.id)
             .where(and_(true(), *conditions))
             .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
             .limit(limit)
@@ -1045,8 +1054,10 @@ class Store:
                     created_at=row.created_at,
                     next_attempt_at=row.next_attempt_at,
                     delivered_at=row.delivered_at,
-                    title=row.title,
-                    link=row.link,
+                    title=row.title
+                    if row.digest_kind is None
+                    else f"digest ({row.digest_kind}) of {row.digest_held} alerts",
+                    link=row.link if row.digest_kind is None else "",
                 )
                 for row in conn.execute(query)
             ]
