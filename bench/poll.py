@@ -19,6 +19,15 @@ feeds (``--naive-sample``), and its rate is extrapolated, as printed.
 
 Targets (the issue's, on the 2-core machine): all-new >= 10,000 feeds/min, all-304 >=
 60,000 feeds/min. Exits 1 if one is missed.
+
+Where the time goes (2-core machine, 2026-11): an all-new feed costs ~9 ms of CPU in all,
+~5.5 ms of it in a worker (feedparser ~2.0 ms, field cleaning ~1.5 ms, matching ~0.6 ms)
+and ~3.4 ms in the main process (HTTP, storing 17 items and their alerts); both cores are
+busy, so all-new is CPU-bound. A 304 or an unchanged body costs ~0.8 ms, all of it in the
+main process (HTTP ~60 %, the feed's row update). Next, if needed: a faster parser for the
+common case (it must give feedparser's records exactly), and SQLAlchemy's ON CONFLICT
+inserts, which have no cache key and are compiled on every execution (~10 % of the main
+process's CPU when all is new).
 """
 
 from __future__ import annotations
