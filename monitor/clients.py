@@ -11,28 +11,31 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
 
 import anyio
 import httpx
 
+ClientT = TypeVar("ClientT", bound=httpx.AsyncClient)
 
-class OneConnectionClients:
+
+class OneConnectionClients(Generic[ClientT]):
     """Lends out ``make()``-made clients by key; at most ``max_idle`` are kept idle in all.
 
     A client given back beyond ``max_idle`` closes the least recently used idle one, so a
     fetcher visiting thousands of hosts does not keep thousands of sockets open.
     """
 
-    def __init__(self, make: Callable[[], httpx.AsyncClient], *, max_idle: int) -> None:
+    def __init__(self, make: Callable[[], ClientT], *, max_idle: int) -> None:
         self._make = make
         self._max_idle = max(1, max_idle)
         # Idle clients, least recently used first: (key, id) -> client.
-        self._idle: OrderedDict[tuple[str, int], httpx.AsyncClient] = OrderedDict()
+        self._idle: OrderedDict[tuple[str, int], ClientT] = OrderedDict()
         self._by_key: dict[str, list[int]] = {}  # key -> ids of its idle clients
-        self._busy: set[httpx.AsyncClient] = set()
+        self._busy: set[ClientT] = set()
 
     @asynccontextmanager
-    async def client(self, key: str) -> AsyncIterator[httpx.AsyncClient]:
+    async def client(self, key: str) -> AsyncIterator[ClientT]:
         """An idle client of ``key`` (its connection likely still open), else a new one."""
         ids = self._by_key.get(key)
         client = self._idle.pop((key, ids.pop())) if ids else self._make()

@@ -50,6 +50,7 @@ class Consumer:
     in_flight: int = 0
     max_in_flight: int = 0
     connections: set[tuple[str, int]] = field(default_factory=set)  # client (host, port)s
+    user_agents: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -67,6 +68,7 @@ class Consumer:
         with self.lock:
             self.requests += 1
             number = self.requests
+            self.user_agents.add(headers.get("user-agent", ""))
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

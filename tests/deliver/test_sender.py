@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from monitor import __version__
 from monitor.deliver.sender import DeliveryOutcome, Sender
 from monitor.store import DeliveryRecord, Store
 from tests.deliver.consumer import (
@@ -170,6 +171,40 @@ def test_a_redirect_is_a_failure_and_is_not_followed(
     assert error
     assert error.startswith("HTTP 307 redirect to ")
     assert "not followed" in error
+
+
+def test_a_host_resolving_to_a_refused_address_is_a_failure_not_a_crash(
+    store: Store, consumers: list[Consumer]
+) -> None:
+    consumer = start(consumers)
+    clock = Clock()
+    (alert,) = add_alerts(store, 1, ("h",))
+    # A name, not an IP: the SSRF guard refuses it when connecting, after it resolves.
+    url = consumer.url().replace("127.0.0.1", "localhost")
+    config = make_config(hook("h", url), network={"allow_private": False})
+    (outcomes,) = rounds(Sender(config, store, owner="test", clock=clock, rng=random.Random(7)))
+    assert [o.result for o in outcomes] == ["retry"]
+    assert consumer.requests == 0
+    error = deliveries(store)[alert].last_error
+    assert error
+    assert error.startswith("refused: localhost resolves to ")
+
+
+def test_sends_go_straight_to_the_consumer_never_through_an_environment_proxy(
+    store: Store, consumers: list[Consumer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy would make the connection itself, out of the SSRF guard's sight.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{free_port()}")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    consumer = start(consumers)
+    clock = Clock()
+    ids = add_alerts(store, 2, ("h",))
+    (outcomes,) = rounds(make_sender(store, clock, hook("h", consumer.url())))
+    assert [o.result for o in outcomes] == ["delivered"] * 2
+    assert sorted(consumer.ids()) == ids
+    assert consumer.user_agents == {f"news-monitor/{__version__}"}
 
 
 def test_dead_letter_once_the_schedule_is_used_up(store: Store, consumers: list[Consumer]) -> None:
