@@ -229,8 +229,12 @@ def make_config(
 ) -> Config:
     return Config(
         state=state,
+        # One local server stands for 2,000 sites' feeds: no per-host limits.
         network=NetworkSettings(
-            allow_private=True, concurrency=args.concurrency, per_host=args.concurrency
+            allow_private=True,
+            concurrency=args.concurrency,
+            per_host=args.concurrency,
+            per_host_gap=0,
         ),
         feeds=tuple(FeedSettings(url=server.url(i), name=f"feed{i}") for i in range(server.count)),
         rules=tuple(RuleSettings(name=n, query=q) for n, q, _ in rules),

@@ -108,7 +108,9 @@ def write_config(tmp: Path, state: str, feed_port: int, feeds: int) -> Path:
                 "server": {"listen": "${NM_LISTEN}"},
                 "network": {
                     "allow_private": True,
+                    # One local server stands for 10,000 sites' feeds: no per-host limits.
                     "per_host": 64,
+                    "per_host_gap": 0,
                     "concurrency": 64,
                     "timeout": 10,
                     "deadline": 20,

@@ -72,11 +72,13 @@ class App:
     async def poll_all(self) -> list[PollOutcome]:
         """Poll every configured feed now, due or not (``monitor once``)."""
         now = self.clock()
+        # All feeds are claimed at once: each may wait for its turn behind all the others.
+        turns = len(self.config.feeds) * self.config.network.per_host_gap
         states = await asyncio.to_thread(
             self.store.claim_due_feeds,
             now,
             owner=self.owner,
-            lease=self.poller.lease,
+            lease=self.poller.lease + turns,
             limit=len(self.config.feeds) or 1,
             urls=[f.url for f in self.config.feeds],
         )

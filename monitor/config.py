@@ -83,7 +83,7 @@ class NetworkSettings(_Settings):
     max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     concurrency: int = Field(default=32, ge=1)
     per_host: int = Field(default=2, ge=1)
-    per_host_gap: Seconds = 0.0
+    per_host_gap: Seconds = 0.5  # between request starts to one host: <= 2 requests/s
 
     @field_validator("allow_cidrs")
     @classmethod
@@ -398,10 +398,15 @@ def _check_semantics(config: Config, merged: _Merged) -> None:
     if CONSOLE_WEBHOOK in {w.name for w in config.webhooks}:
         i = [w.name for w in config.webhooks].index(CONSOLE_WEBHOOK)
         raise fail(("webhooks", i, "name"), f"{CONSOLE_WEBHOOK!r} is reserved for console output")
-    if config.cluster.lease < config.network.deadline + 5:
+    net = config.network
+    # A claim holds up to 2 x concurrency feeds (the daemon's poll tick), which may all wait
+    # for their turn at one host before their fetch starts.
+    turns = 2 * net.concurrency * net.per_host_gap
+    if config.cluster.lease < net.deadline + turns + 5:
+        queued = f" plus a full claim's turns at one host ({turns:g}s)" if turns else ""
         raise fail(
             ("cluster", "lease"),
-            f"must exceed network.deadline ({config.network.deadline:g}s) by at least 5s, "
+            f"must exceed network.deadline ({net.deadline:g}s){queued} by at least 5s, "
             "or a slow fetch could outlive its lease and be polled twice",
         )
     for i, feed in enumerate(config.feeds):

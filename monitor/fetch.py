@@ -333,10 +333,12 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         progress = _Progress(url, visited={url})
         host = (urlsplit(url).hostname or "").lower()
-        async with self._global:
-            slot = self._hosts.setdefault(host, _HostSlot(anyio.Semaphore(self._per_host)))
-            async with slot.semaphore:
-                await self._wait_turn(slot)
+        slot = self._hosts.setdefault(host, _HostSlot(anyio.Semaphore(self._per_host)))
+        # The host's turn first, then a global slot: fetches queued behind one busy host
+        # must not hold the global slots that other hosts' fetches need.
+        async with slot.semaphore:
+            await self._wait_turn(slot)
+            async with self._global:
                 started = time.monotonic()
                 result: FetchResult | None = None
                 with anyio.move_on_after(self._deadline):

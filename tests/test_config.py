@@ -124,6 +124,15 @@ def test_without_webhooks_alerts_go_to_the_console(tmp_path: Path) -> None:
             "feeds:\n  - {url: 'https://a.example/x', name: a}\n  - {url: 'https://a.example/x', name: b}\n",
             "m.yaml:3: feeds[1].url: duplicate feed url",
         ),
+        (
+            "feeds: []\ncluster:\n  lease: 60s\n",
+            "m.yaml:3: cluster.lease: must exceed network.deadline (60s) plus a full claim's "
+            "turns at one host (32s) by at least 5s",
+        ),
+        (
+            "feeds: []\nnetwork: {per_host_gap: 0}\ncluster:\n  lease: 60s\n",
+            "m.yaml:4: cluster.lease: must exceed network.deadline (60s) by at least 5s",
+        ),
         ("feeds: []\ninclude: [m.yaml]\n", "m.yaml:2: include[0]: m.yaml includes itself"),
         ("feeds: []\ninclude: [missing.yaml]\n", "missing.yaml: file not found"),
     ],

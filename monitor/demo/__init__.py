@@ -82,7 +82,8 @@ async def run_demo(config: Config, out: TextIO | None = None) -> int:
         demo = Config.model_validate(
             {
                 "state": f"sqlite:///{state_dir}/demo.db",
-                "network": {"allow_private": True},
+                # One local server stands for three sites: no per-host gap.
+                "network": {"allow_private": True, "per_host_gap": 0},
                 "feeds": [
                     {"url": base + path, "name": name} for path, (name, _) in SAMPLES.items()
                 ],

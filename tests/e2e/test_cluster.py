@@ -102,7 +102,13 @@ def test_three_instances_share_the_work_and_survive_a_sigkill(tmp_path: Path, pg
                 "state": pg_url,
                 "include": [str(RULES)],
                 "server": {"listen": "${NM_LISTEN}"},
-                "network": {"allow_private": True, "timeout": 1, "deadline": 1},
+                # One local server stands for 300 sites: no per-host gap.
+                "network": {
+                    "allow_private": True,
+                    "timeout": 1,
+                    "deadline": 1,
+                    "per_host_gap": 0,
+                },
                 "cluster": {"lease": LEASE, "heartbeat": 1},
                 "feeds": [
                     {"url": feeds.server.url(f"/{n}.xml"), "interval": INTERVAL, "min_interval": 1}

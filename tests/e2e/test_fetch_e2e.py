@@ -71,7 +71,8 @@ def write_config(tmp: Path, urls: list[str], hook: str) -> Path:
             f"""\
             state: sqlite:///{tmp}/state.db
             include: ['{RULES}']
-            network: {{allow_private: true, timeout: 1s, deadline: 3s, max_bytes: {MAX_BYTES}}}
+            network: {{allow_private: true, timeout: 1s, deadline: 3s, max_bytes: {MAX_BYTES},
+                      per_host_gap: 0s}}  # one local server stands for many sites
             webhooks:
               - {{name: receiver, url: '{hook}', secret: '${{NEWS_MONITOR_TEST_SECRET}}'}}
             feeds:

@@ -457,3 +457,17 @@ def test_a_fetch_cut_off_mid_body_leaves_its_host_usable(
     results = fetch.many(urls, per_host=1, timeout=1.0, deadline=0.5)
     assert [r.error_kind for r in results] == ["deadline", None, None]
     assert [r.body for r in results[1:]] == [FEED, FEED]
+
+
+def test_a_queue_at_one_host_does_not_hold_back_other_hosts(
+    server: Server, fetch: FetchRunner
+) -> None:
+    server.routes["/busy"] = lambda h: h.reply(200, FEED)
+    server.routes["/other"] = lambda h: h.reply(200, FEED)
+    busy = [server.url("/busy")] * 4  # one at a time, 0.4 s apart: 1.2 s of turns
+    other = server.url("/other", host="localhost")
+    results = fetch.many([*busy, other], concurrency=2, per_host=1, per_host_gap=0.4)
+    assert [r.outcome for r in results] == ["ok"] * 5
+    started = {s.path: s.at for s in reversed(server.seen)}  # each path's first request
+    first_busy = min(s.at for s in server.seen if s.path == "/busy")
+    assert started["/other"] - first_busy < 0.3  # not after the busy host's queue (1.2 s)
