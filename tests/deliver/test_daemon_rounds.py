@@ -6,9 +6,11 @@ import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.app import open_app
+from monitor.config import load_config
 from monitor.daemon import Daemon
 from tests.deliver.consumer import FEED, Consumer, Reply, add_alerts, make_config
 
@@ -72,3 +74,43 @@ async def wait_until(
             await asyncio.wait_for(tick(), TICK_RETURNS)
             next_tick = time.monotonic() + 0.5
         await asyncio.sleep(0.02)
+
+
+def test_digest_webhooks_get_a_cron_job_at_their_window_end_redone_on_reload(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "monitor.yaml"
+
+    def write(digest: str) -> None:
+        path.write_text(
+            f"state: sqlite:///{tmp_path}/state.db\nfeeds: []\nnetwork: {{allow_private: true}}\n"
+            "webhooks:\n"
+            f"  - {{name: summary, url: 'http://127.0.0.1:9/hook', {digest}}}\n"
+            "  - {name: each, url: 'http://127.0.0.1:9/other'}\n"
+        )
+
+    def next_fires(daemon: Daemon) -> dict[str, datetime]:
+        after = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+        return {
+            job.id: job.trigger.get_next_fire_time(None, after)
+            for job in daemon.scheduler.get_jobs()
+            if job.id.startswith("digest:")
+        }
+
+    async def scenario() -> tuple[dict[str, datetime], dict[str, datetime], dict[str, datetime]]:
+        write("digest: daily, digest_at: '07:45'")
+        async with open_app(load_config(path)) as app:
+            daemon = Daemon(app, path)
+            daemon.schedule_digests()
+            daily = next_fires(daemon)
+            write("digest: hourly, digest_at: '00:15'")
+            await daemon.reload("test")
+            hourly = next_fires(daemon)
+            write("")  # no digest any more: no job
+            await daemon.reload("test")
+            return daily, hourly, next_fires(daemon)
+
+    daily, hourly, none = asyncio.run(scenario())
+    assert daily == {"digest:summary": datetime(2026, 11, 26, 7, 45, tzinfo=UTC)}
+    assert hourly == {"digest:summary": datetime(2026, 11, 25, 10, 15, tzinfo=UTC)}
+    assert none == {}
