@@ -262,8 +262,8 @@ def _origin(url: str) -> str:
 
 
 class Fetcher:
-    """Fetches feeds through one-connection ``httpx.AsyncClient`` s kept per origin (no
-    cookies, no environment proxies)."""
+    """Fetches feeds through one-connection httpx clients kept per origin (no cookies, no
+    environment proxies)."""
 
     def __init__(
         self,
