@@ -64,6 +64,8 @@ class Daemon:
         self.config_path = config_path
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.stopping = asyncio.Event()
+        self.last_beat = time.monotonic()  # of this instance's last heartbeat written
+        app.sender.stalled = self.heartbeat_overdue
         self.polls: set[asyncio.Task[PollOutcome]] = set()
         self.backlog = False  # the last claim was full: more feeds are due
         # Delivery rounds run beside each other: a round skips webhooks whose lane is still
@@ -163,6 +165,7 @@ class Daemon:
         cluster = self.app.config.cluster
         now = time.time()
         await asyncio.to_thread(self.app.store.heartbeat, self.app.owner, __version__, now)
+        self.last_beat = time.monotonic()
         taken = await asyncio.to_thread(
             self.app.store.take_over_stale, now, silent_for=cluster.heartbeat * STALE_BEATS
         )
@@ -170,6 +173,12 @@ class Daemon:
             logger.warning(
                 "instance stopped beating: its feeds and deliveries are due again", instance=owner
             )
+
+    def heartbeat_overdue(self) -> bool:
+        """A beat late by more than one interval: this process stood still (a pause, a
+        stopped VM), and others take its work over once it misses ``STALE_BEATS``."""
+        overdue = (STALE_BEATS - 1) * self.app.config.cluster.heartbeat
+        return time.monotonic() - self.last_beat > overdue
 
     async def show_status(self) -> None:
         """On a terminal, a compact line every few seconds instead of a silent wait."""

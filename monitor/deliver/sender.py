@@ -190,6 +190,9 @@ class Sender:
         self._stopping = False  # shutting down: no new send starts, no new batch is claimed
         self._gone: set[str] = set()  # webhooks that answered 410 during their current lane
         self._recovered = False  # dead local instances' leases taken back (first round)
+        # Set by the daemon: True while this instance's heartbeat is overdue, i.e. it was
+        # stalled and others may be taking its claimed deliveries over.
+        self.stalled: Callable[[], bool] = lambda: False
         self.reconfigure(config)
 
     def reconfigure(self, config: Config) -> None:
@@ -263,10 +266,14 @@ class Sender:
             # the claim's thread then contends with the sends for the GIL.
             while (hook := self._hooks.get(name)) is not None and not self._stopping:
                 size = self._batch_size(hook)
-                jobs = await self._claim(name, size, self._lease(hook, size))
+                lease = self._lease(hook, size)
+                lease_end = time.monotonic() + lease  # the store's lease starts after this
+                jobs = await self._claim(name, size, lease)
                 self._gone.discard(name)  # claimed again: it is enabled again
                 # Oldest first: tasks start in order and the semaphore wakes waiters in order.
-                batch = await asyncio.gather(*(self._send_one(hook, job) for job in jobs))
+                batch = await asyncio.gather(
+                    *(self._send_one(hook, job, lease_end) for job in jobs)
+                )
                 outcomes += batch
                 if len(jobs) < size or any(o.result != "delivered" for o in batch):
                     break
@@ -289,10 +296,22 @@ class Sender:
         self.console.flush()
         return self._finish(job, "delivered", 200, None)
 
-    async def _send_one(self, hook: WebhookSettings, job: DeliveryJob) -> DeliveryOutcome:
+    async def _send_one(
+        self, hook: WebhookSettings, job: DeliveryJob, lease_end: float
+    ) -> DeliveryOutcome:
         breaker = self._breakers[hook.name]
         async with self._limits[hook.name][1]:
-            if self._stopping or hook.name in self._gone or not breaker.allow(time.monotonic()):
+            now = time.monotonic()
+            if (
+                self._stopping
+                or hook.name in self._gone
+                or not breaker.allow(now)
+                # A send that could outlive the claim, or a claim others may have taken over
+                # while this process stood still: the delivery could go out twice. Give it
+                # back; whoever claims it next sends it.
+                or now + hook.timeout > lease_end
+                or self.stalled()
+            ):
                 self._recorder.release(job.delivery_id)
                 return DeliveryOutcome(job.delivery_id, job.alert_id, hook.name, "paused")
             if hook.apprise is not None:

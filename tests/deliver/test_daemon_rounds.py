@@ -114,3 +114,21 @@ def test_digest_webhooks_get_a_cron_job_at_their_window_end_redone_on_reload(
     assert daily == {"digest:summary": datetime(2026, 11, 26, 7, 45, tzinfo=UTC)}
     assert hourly == {"digest:summary": datetime(2026, 11, 25, 10, 15, tzinfo=UTC)}
     assert none == {}
+
+
+def test_an_overdue_heartbeat_holds_sends_until_the_next_beat(tmp_path: Path) -> None:
+    config = make_config(
+        {"name": "h", "url": "http://127.0.0.1:9/hook"}, state=f"sqlite:///{tmp_path}/s.db"
+    )
+
+    async def scenario() -> list[bool]:
+        async with open_app(config) as app:
+            daemon = Daemon(app, tmp_path / "monitor.yaml")
+            seen = [app.sender.stalled()]
+            daemon.last_beat -= 2.5 * config.cluster.heartbeat  # as after a long pause
+            seen.append(app.sender.stalled())
+            await daemon.heartbeat()
+            seen.append(app.sender.stalled())
+            return seen
+
+    assert asyncio.run(scenario()) == [False, True, False]

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from monitor import __version__
+from monitor.deliver import sender as sender_module
 from monitor.deliver.sender import DeliveryOutcome, Sender
 from monitor.store import DeliveryRecord, Store
 from tests.deliver.consumer import (
@@ -350,3 +351,45 @@ def test_a_lane_drains_a_backlog_larger_than_one_batch(
     (outcomes,) = rounds(make_sender(store, clock, hook("h", consumer.url(), concurrency=1)))
     assert [o.result for o in outcomes] == ["delivered"] * 50
     assert consumer.ids() == ids
+
+
+def test_a_send_that_could_outlive_its_claim_is_given_back_not_started(
+    store: Store, consumers: list[Consumer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lease covers a batch whose every wave times out; a batch slower than its lease
+    # (cut short here to 3 waves x 2 s - 2 s = 4 s) must not start a send that could still
+    # run when another instance claims the delivery.
+    monkeypatch.setattr(sender_module, "BATCH_PER_SLOT", 3)
+    monkeypatch.setattr(sender_module, "LEASE_MARGIN", -2.0)
+    consumer = start(consumers, script=lambda n: Reply(204, delay=1.2))
+    ids = add_alerts(store, 3, ("h",))
+    sender = make_sender(store, Clock(), hook("h", consumer.url(), concurrency=1, timeout=2))
+    first, second = rounds(sender, 2)
+    # The third would start at 2.4 s and could run to 4.4 s: given back, sent next round.
+    assert [o.result for o in first] == ["delivered", "delivered", "paused"]
+    assert [o.result for o in second] == ["delivered"]
+    assert consumer.ids() == ids
+    assert deliveries(store)[ids[2]].attempts == 1  # giving back is no attempt
+
+
+def test_a_stalled_instance_gives_its_claimed_deliveries_back(
+    store: Store, consumers: list[Consumer]
+) -> None:
+    consumer = start(consumers)
+    ids = add_alerts(store, 2, ("h",))
+    sender = make_sender(store, Clock(), hook("h", consumer.url()))
+    stalled = [True]
+    sender.stalled = lambda: stalled[0]
+
+    async def run() -> tuple[list[DeliveryOutcome], list[DeliveryOutcome]]:
+        try:
+            while_stalled = await sender.deliver_due()
+            stalled[0] = False
+            return while_stalled, await sender.deliver_due()
+        finally:
+            await sender.aclose()
+
+    while_stalled, after = asyncio.run(run())
+    assert [o.result for o in while_stalled] == ["paused"] * 2
+    assert [o.result for o in after] == ["delivered"] * 2
+    assert sorted(consumer.ids()) == ids
