@@ -8,6 +8,8 @@ one connection makes that scan O(1); the caller's semaphores cap how many are bu
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +18,21 @@ from typing import Generic, TypeVar
 import anyio
 import httpx
 
+from monitor.netguard import NetworkPolicy, guarded_transport
+
 ClientT = TypeVar("ClientT", bound=httpx.AsyncClient)
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The CA bundle, loaded once per process on first use: each client would load it again
+    (~20 ms each)."""
+    return httpx.create_ssl_context()
+
+
+def one_connection_transport(policy: NetworkPolicy) -> httpx.AsyncBaseTransport:
+    """An SSRF-guarded transport holding at most one connection, for a lent-out client."""
+    return guarded_transport(policy, verify=_tls_context(), limits=httpx.Limits(max_connections=1))
 
 
 class OneConnectionClients(Generic[ClientT]):

@@ -24,9 +24,9 @@ import anyio
 import httpx
 
 from monitor import __version__
-from monitor.clients import OneConnectionClients
+from monitor.clients import OneConnectionClients, one_connection_transport
 from monitor.errors import FetchError
-from monitor.netguard import NetworkPolicy, guarded_transport
+from monitor.netguard import NetworkPolicy
 
 USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor)"
 ACCEPT = (
@@ -286,12 +286,9 @@ class Fetcher:
         self._per_host_gap = per_host_gap
         self._global = anyio.Semaphore(concurrency)
         self._hosts: dict[str, _HostSlot] = {}
-        tls = httpx.create_ssl_context()  # shared: each client would load the CA bundle again
         self._clients = OneConnectionClients(
             lambda: httpx.AsyncClient(
-                transport=guarded_transport(
-                    policy, verify=tls, limits=httpx.Limits(max_connections=1)
-                ),
+                transport=one_connection_transport(policy),
                 timeout=httpx.Timeout(timeout),
                 follow_redirects=False,  # followed by hand: each hop is classified and checked
                 trust_env=False,  # an environment proxy would bypass the SSRF guard

@@ -24,7 +24,6 @@ import functools
 import json
 import math
 import random
-import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from typing import TextIO
 import httpx
 
 from monitor import __version__, log
-from monitor.clients import OneConnectionClients
+from monitor.clients import OneConnectionClients, one_connection_transport
 from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings
 from monitor.deliver.apprise_target import notify_async
 from monitor.deliver.breaker import CircuitBreaker
@@ -51,7 +50,7 @@ from monitor.deliver.retry import (
 )
 from monitor.deliver.sign import signature_headers
 from monitor.errors import DeliveryError, FetchError
-from monitor.netguard import NetworkPolicy, guarded_transport
+from monitor.netguard import NetworkPolicy
 from monitor.store import DeliveryJob, DeliveryResult, Store
 
 logger = log.get("monitor.deliver")
@@ -131,11 +130,8 @@ class _WebhookClient(httpx.AsyncClient):
     ``OneConnectionClients`` lends clients out and closes them.
     """
 
-    def __init__(self, policy: NetworkPolicy, tls: ssl.SSLContext) -> None:
-        # Limits go to the transport: httpx ignores a client's once it has one.
-        self._transport_direct = guarded_transport(
-            policy, verify=tls, limits=httpx.Limits(max_connections=1)
-        )
+    def __init__(self, policy: NetworkPolicy) -> None:
+        self._transport_direct = one_connection_transport(policy)
         super().__init__(
             transport=self._transport_direct,
             follow_redirects=False,  # a 3xx is a failure: consumers must give the real URL
@@ -179,9 +175,8 @@ class Sender:
         )
         # One-connection clients per webhook (a send takes one for its duration); the
         # semaphores cap how many a webhook has busy, so the idle cap is only a backstop.
-        tls = httpx.create_ssl_context()  # shared: each client would load the CA bundle again
         self._clients = OneConnectionClients(
-            lambda: _WebhookClient(self._policy, tls), max_idle=IDLE_CLIENTS_MAX
+            lambda: _WebhookClient(self._policy), max_idle=IDLE_CLIENTS_MAX
         )
         self._recorder = _Recorder(store)
         self._breakers: dict[str, CircuitBreaker] = {}
