@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, select
 
 from monitor.deliver import digest
 from monitor.deliver.digest import DigestSchedule, Routing, Throttle
-from monitor.models import Item
 from monitor.store import FeedUpdate, NewAlert, Store, schema_v1
 from monitor.store.schema import SCHEMA_VERSION, digests, throttle_windows
+from tests.test_store import make_item
 
 HOUR = 3600.0
 T0 = 1_750_000_000.0 - 1_750_000_000.0 % HOUR + 60  # one minute into an hour, UTC
@@ -19,24 +18,9 @@ FEED = "http://a.test/feed"
 THROTTLED = Routing(throttles={"r": Throttle(max=2, per=HOUR)})
 
 
-def item(key: str) -> Item:
-    return Item(
-        key=key,
-        story_key=f"url:a.test/{key}",
-        feed="a",
-        feed_url=FEED,
-        title=f"title {key}",
-        link=f"http://a.test/{key}",
-        summary="summary",
-        content="",
-        published=datetime(2025, 6, 1, tzinfo=UTC),
-        lang="en",
-    )
-
-
 def poll(store: Store, keys: list[str], at: float, hooks: tuple[str, ...] = ("h",)) -> None:
     """One poll creating an alert of rule ``r`` per key, at ``at``."""
-    new = [item(key) for key in keys]
+    new = [make_item(key) for key in keys]
     alerts = [
         NewAlert(
             id=f"msg_{key}",
