@@ -136,15 +136,18 @@ def rule_specs(count: int) -> list[tuple[str, str, str]]:
 # --- the server (its own process) ---------------------------------------------------------
 
 
+def etag_of(doc: bytes) -> bytes:
+    return hashlib.sha256(doc).hexdigest()[:16].encode()
+
+
 def serve(port: int, count: int, ready: multiprocessing.synchronize.Event) -> None:
     """HTTP/1.1 keep-alive server of the feeds; ``GET /mode/M`` switches to mode M: 200,
     304 (honours If-None-Match) or touched (200, the documents with a new lastBuildDate)."""
     mode = [b"200"]
     docs = [feed_document(i) for i in range(count)]
-    etags = [hashlib.sha256(d).hexdigest()[:16].encode() for d in docs]
+    etags = [etag_of(doc) for doc in docs]
 
-    def response(doc: bytes) -> bytes:
-        etag = hashlib.sha256(doc).hexdigest()[:16].encode()
+    def response(doc: bytes, etag: bytes) -> bytes:
         return (
             b"HTTP/1.1 200 OK\r\ncontent-type: application/rss+xml; charset=utf-8\r\n"
             b'etag: "'
@@ -155,8 +158,9 @@ def serve(port: int, count: int, ready: multiprocessing.synchronize.Event) -> No
             + doc
         )
 
-    responses = [response(doc) for doc in docs]
-    touched = [response(feed_document(i, "Thu, 26 Nov 2026 00:00:00 GMT")) for i in range(count)]
+    responses = [response(doc, etag) for doc, etag in zip(docs, etags, strict=True)]
+    touched_docs = [feed_document(i, "Thu, 26 Nov 2026 00:00:00 GMT") for i in range(count)]
+    touched = [response(doc, etag_of(doc)) for doc in touched_docs]
     not_found = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
