@@ -48,13 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 
 from monitor import log
-from monitor.app import open_app
 from monitor.config import Config
-from monitor.daemon import Daemon
-from monitor.deliver.formats import render
-from monitor.deliver.payload import alert_payload
-from monitor.deliver.sign import signature_headers
+from monitor.documents.formats import render
+from monitor.documents.payload import alert_payload
+from monitor.documents.sign import signature_headers
 from monitor.models import Alert, FieldHit, Item
+from monitor.runtime.compose import open_app
+from monitor.runtime.daemon import Daemon
 from monitor.store import FeedSpec, FeedUpdate, NewAlert, Store
 
 FEED = "http://127.0.0.1:9/feed"

@@ -53,7 +53,6 @@ import feedparser
 import httpx
 
 from monitor import log
-from monitor.app import open_app
 from monitor.config import (
     Config,
     FeedSettings,
@@ -61,6 +60,7 @@ from monitor.config import (
     RuleSettings,
     WebhookSettings,
 )
+from monitor.runtime.compose import open_app
 
 SEED = 20261125
 ITEMS_PER_FEED = 17

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from monitor.models import Alert
 from monitor.store import Store
+from tests.builders import build_alert
+from tests.fetch.server import Server, serving
 
 PG_ADMIN_URL = os.environ.get(
     "NEWS_MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -65,3 +68,15 @@ def store(store_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(scope="session")
+def make_alert() -> Callable[..., Alert]:
+    return build_alert
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    """The misbehaving local HTTP server (``tests.fetch.server``)."""
+    with serving() as srv:
+        yield srv

@@ -28,9 +28,9 @@ import warnings
 from types import ModuleType
 from typing import Any
 
-from monitor.deliver.formats import PLAIN, match_lines, safe_link, text
+from monitor.documents.formats import PLAIN, match_lines, safe_link, text
 from monitor.errors import FetchError
-from monitor.netguard import NetworkPolicy, check_address
+from monitor.net.guard import NetworkPolicy, check_address
 
 TITLE_LIMIT = 250
 MATCHES_LIMIT = 1500  # all snippet lines together

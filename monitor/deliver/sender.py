@@ -34,23 +34,23 @@ from typing import TextIO
 import httpx
 
 from monitor import __version__, log
-from monitor.clients import OneConnectionClients, one_connection_transport
 from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings
-from monitor.deliver.apprise_target import notify_async
-from monitor.deliver.breaker import CircuitBreaker
-from monitor.deliver.digest import routing_from_config
-from monitor.deliver.formats import render
-from monitor.deliver.leases import is_dead_local_owner
-from monitor.deliver.retry import (
+from monitor.core.breaker import CircuitBreaker
+from monitor.core.retry import (
     DEFAULT_SCHEDULE,
     Verdict,
     classify,
     next_delay,
     parse_retry_after,
 )
-from monitor.deliver.sign import signature_headers
+from monitor.core.routing import routing_from_config
+from monitor.deliver.apprise_target import notify_async
+from monitor.deliver.leases import is_dead_local_owner
+from monitor.documents.formats import render
+from monitor.documents.sign import signature_headers
 from monitor.errors import DeliveryError, FetchError
-from monitor.netguard import NetworkPolicy
+from monitor.net.clients import OneConnectionClients, one_connection_transport
+from monitor.net.guard import NetworkPolicy
 from monitor.store import DeliveryJob, DeliveryResult, Store
 
 logger = log.get("monitor.deliver")

@@ -17,9 +17,9 @@ from typing import Any, TextIO
 
 from standardwebhooks import Webhook
 
-from monitor.app import open_app
 from monitor.config import Config
-from monitor.httpserver import Request, Response, serve
+from monitor.runtime.compose import open_app
+from monitor.runtime.httpserver import Request, Response, serve
 
 SAMPLES = {
     "/politics.xml": ("demo-politics", "application/rss+xml"),

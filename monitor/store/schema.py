@@ -145,7 +145,7 @@ instances = Table(
 )
 
 
-# v4, throttles and digests (``monitor.deliver.digest``).
+# v4, throttles and digests (``monitor.core.routing``).
 throttle_windows = Table(
     "throttle_windows",
     metadata,

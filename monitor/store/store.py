@@ -38,8 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from monitor.deliver import digest
-from monitor.deliver.payload import DIGEST_LIMIT, digest_entry, digest_payload
+from monitor.core import routing as digest
+from monitor.documents.payload import DIGEST_LIMIT, digest_entry, digest_payload
 from monitor.errors import StoreError
 from monitor.models import Item
 from monitor.store import schema
@@ -458,7 +458,7 @@ class Store:
     def _delivery_rows(self, conn: Connection, new: Sequence[NewAlert]) -> list[dict[str, Any]]:
         """The new alerts' deliveries: ``pending``, or ``held`` in a digest (throttle, or a
         digest webhook). Counts and digests are rows updated in this transaction, so
-        instances sharing the store decide together (``monitor.deliver.digest``)."""
+        instances sharing the store decide together (``monitor.core.routing``)."""
         routing = self.routing
 
         def row(alert: NewAlert, hook: str, slot: digest.Slot | None) -> dict[str, Any]:

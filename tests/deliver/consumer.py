@@ -19,7 +19,7 @@ from typing import Any
 from standardwebhooks import Webhook
 
 from monitor.config import Config
-from monitor.deliver.payload import alert_payload
+from monitor.documents.payload import alert_payload
 from monitor.models import Alert, FieldHit, Item
 from monitor.store import FeedSpec, FeedUpdate, NewAlert, Store
 from tests.e2e.servers import LocalServer

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import jsonschema
 
-from monitor.deliver import digest
+from monitor.core import routing as digest
 from monitor.deliver.sender import Sender
 from tests.deliver.consumer import SECRET, T0, Clock, Consumer, add_alerts, make_config, open_store
 
-SCHEMA = json.loads((Path(__file__).parents[2] / "monitor/schema/digest.v1.json").read_text())
+SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "monitor/documents/schema/digest.v1.json").read_text()
+)
 
 
 def test_a_daily_digest_is_delivered_signed_and_valid(tmp_path: Path) -> None:

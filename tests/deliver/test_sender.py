@@ -28,7 +28,9 @@ from tests.deliver.consumer import (
 )
 from tests.e2e.servers import free_port
 
-SCHEMA = json.loads((Path(__file__).parents[2] / "monitor/schema/alert.v1.json").read_text())
+SCHEMA = json.loads(
+    (Path(__file__).parents[2] / "monitor/documents/schema/alert.v1.json").read_text()
+)
 
 
 @pytest.fixture

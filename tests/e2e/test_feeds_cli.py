@@ -6,7 +6,7 @@ from pathlib import Path
 
 import listparser
 
-from monitor.discover import FoundFeed, feed_links
+from monitor.fetch.discover import FoundFeed, feed_links
 from tests.e2e.conftest import rss, run_monitor
 from tests.e2e.servers import FeedServer
 

@@ -71,7 +71,7 @@ def test_once_delivers_exactly_the_expected_alerts_once(
         rules = sorted(r.payload["data"]["rule"] for r in receiver.received)
         assert rules == ["coalition-exit", "ultimatum"]
         assert len(set(receiver.ids())) == 2
-        schema = json.loads(Path("monitor/schema/alert.v1.json").read_text())
+        schema = json.loads(Path("monitor/documents/schema/alert.v1.json").read_text())
         for delivery in receiver.received:
             jsonschema.validate(delivery.payload, schema)
             item = delivery.payload["data"]["item"]

@@ -1,17 +1,15 @@
-"""Fixtures: the misbehaving server (``tests.fetch.server``) and a helper to run fetches."""
+"""Fixtures: a helper to run fetches (the misbehaving ``server`` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from monitor.fetch import Fetcher, FetchResult
-from monitor.netguard import NetworkPolicy
-from tests.fetch.server import Server, serving
+from monitor.fetch.fetcher import Fetcher, FetchResult
+from monitor.net.guard import NetworkPolicy
 
 LOCAL = NetworkPolicy(allow_private=True)
 
@@ -41,12 +39,6 @@ class FetchRunner:
                 return list(await asyncio.gather(*jobs))
 
         return asyncio.run(go())
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    with serving() as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.errors import FetchError
-from monitor.fetch import Inflater, display_url, parse_max_age, parse_retry_after
+from monitor.fetch.fetcher import Inflater, display_url, parse_max_age, parse_retry_after
 
 NOW = datetime(2024, 10, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from monitor import __version__
-from monitor.fetch import Fetcher, FetchResult
-from monitor.netguard import NetworkPolicy
+from monitor.fetch.fetcher import Fetcher, FetchResult
+from monitor.net.guard import NetworkPolicy
 from tests.fetch.server import drip, endless
 
 if TYPE_CHECKING:

@@ -1,0 +1,1 @@
+"""Fetch: polite, capped, SSRF-guarded conditional GETs (and feed discovery on a site)."""
