@@ -52,10 +52,10 @@ from monitor.config import Config
 from monitor.documents.formats import render
 from monitor.documents.payload import alert_payload
 from monitor.documents.sign import signature_headers
-from monitor.models import Alert, FieldHit, Item
+from monitor.models import Alert, FeedSpec, FeedUpdate, FieldHit, Item, NewAlert
 from monitor.runtime.compose import open_app
 from monitor.runtime.daemon import Daemon
-from monitor.store import FeedSpec, FeedUpdate, NewAlert, Store
+from monitor.store import Store
 
 FEED = "http://127.0.0.1:9/feed"
 HOOK = "bench"

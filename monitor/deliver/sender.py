@@ -27,7 +27,6 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -49,9 +48,16 @@ from monitor.deliver.leases import is_dead_local_owner
 from monitor.documents.formats import render
 from monitor.documents.sign import signature_headers
 from monitor.errors import DeliveryError, FetchError
+from monitor.models import (
+    AttemptResult,
+    DeliveryJob,
+    DeliveryOutcome,
+    DeliveryResult,
+    DeliveryState,
+)
 from monitor.net.clients import OneConnectionClients, one_connection_transport
 from monitor.net.guard import NetworkPolicy
-from monitor.store import DeliveryJob, DeliveryResult, Store
+from monitor.store import Store
 
 logger = log.get("monitor.deliver")
 
@@ -66,18 +72,6 @@ CONSOLE_BATCH = 500
 # a fast consumer yields one outcome per millisecond. The lease covers the wait.
 RECORD_GATHER = 0.02
 USER_AGENT = f"news-monitor/{__version__}"
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryOutcome:
-    delivery_id: int
-    alert_id: str
-    webhook: str
-    result: str  # delivered, retry, dead, disabled, paused
-    status_code: int | None = None
-    error: str | None = None
-    latency: float | None = None  # alert created -> delivered, seconds
-    published_lag: float | None = None  # item published -> delivered, seconds
 
 
 class _Recorder:
@@ -386,12 +380,14 @@ class Sender:
     def _finish(
         self,
         job: DeliveryJob,
-        result: str,
+        result: AttemptResult,
         status: int | None,
         error: str | None,
         delay: float = 0.0,
     ) -> DeliveryOutcome:
         now = self.clock()
+        state: DeliveryState
+        next_at: float | None
         if result == "delivered":
             state, next_at = "delivered", None
         elif result == "dead":

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -25,6 +24,7 @@ import httpx
 
 from monitor import __version__
 from monitor.errors import FetchError
+from monitor.models import FetchResult
 from monitor.net.clients import OneConnectionClients, one_connection_transport
 from monitor.net.guard import NetworkPolicy
 
@@ -43,26 +43,6 @@ _INFLATE_STEP = 64 * 1024  # decompressed bytes produced per zlib call
 _DIGITS = re.compile(r"[0-9]{1,10}")
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?([0-9]{1,10})\"?\s*(?:,|$)", re.IGNORECASE)
 _NO_STORE = re.compile(r"(?:^|,)\s*(?:no-store|no-cache)\s*(?:,|$|=)", re.IGNORECASE)
-
-Outcome = Literal["ok", "not_modified", "error"]
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    outcome: Outcome
-    url: str  # final URL after redirects
-    status_code: int | None = None
-    body: bytes = b""
-    content_type: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    error_kind: str | None = None  # short, for metrics: timeout, network, refused, ...
-    error: str | None = None  # one human-readable line
-    retry_after: float | None = None  # seconds, from Retry-After on 429/503 (capped)
-    max_age: float | None = None  # seconds, from Cache-Control max-age / Expires
-    permanent_redirect: str | None = None  # where the leading 301/308 hops of the chain led
-    elapsed: float = 0.0
-    bytes_read: int = 0  # body bytes received on the wire (before decompression)
 
 
 # --- pure helpers -----------------------------------------------------------------------------

@@ -14,11 +14,12 @@ from typing import TextIO
 
 from monitor import __version__
 from monitor.config import Config
-from monitor.deliver.sender import DeliveryOutcome, Sender
+from monitor.deliver.sender import Sender
 from monitor.fetch.fetcher import Fetcher
+from monitor.models import DeliveryOutcome, PollOutcome
 from monitor.net.guard import NetworkPolicy
 from monitor.query import RuleSet, compile_rules
-from monitor.runtime.poller import Poller, PollOutcome, feed_specs
+from monitor.runtime.poller import Poller, feed_specs
 from monitor.runtime.workers import FeedWorkers, rule_specs
 from monitor.store import Store
 

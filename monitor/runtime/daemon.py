@@ -33,11 +33,11 @@ from monitor import __version__, log
 from monitor.config import Config, load_config
 from monitor.core.routing import cron_fields, routing_from_config
 from monitor.errors import ConfigError
+from monitor.models import FeedState, PollOutcome
 from monitor.runtime import metrics
 from monitor.runtime.compose import App, compile_config_rules, open_app
 from monitor.runtime.httpserver import Response, get_only, parse_listen, serve
-from monitor.runtime.poller import PollOutcome, feed_specs
-from monitor.store import FeedState
+from monitor.runtime.poller import feed_specs
 
 logger = log.get("monitor.runtime.daemon")
 

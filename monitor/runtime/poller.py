@@ -20,7 +20,6 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,39 +31,31 @@ from monitor.core.schedule import Adaptation, Timing, adapt, after_failure, afte
 from monitor.documents.payload import alert_payload
 from monitor.errors import FeedParseError, StoreError
 from monitor.feed.text import one_line
-from monitor.fetch.fetcher import Fetcher, FetchResult
-from monitor.models import Alert, Item, RuleMatch
-from monitor.query import RuleSet
-from monitor.runtime.workers import FeedJob, FeedWorkers, ProcessedFeed, process_feed, rule_specs
-from monitor.store import (
+from monitor.fetch.fetcher import Fetcher
+from monitor.models import (
+    Alert,
+    FeedJob,
     FeedSpec,
     FeedState,
+    FeedStatus,
     FeedUpdate,
+    FetchResult,
+    Item,
     NewAlert,
     PollCommit,
+    PollOutcome,
     PollRecord,
-    Store,
+    ProcessedFeed,
+    RuleMatch,
 )
+from monitor.query import RuleSet
+from monitor.runtime.workers import FeedWorkers, process_feed, rule_specs
+from monitor.store import Store
 
 logger = log.get("monitor.poll")
 
 # A 301/308 must be seen this many polls in a row before the stored URL follows it.
 PERMANENT_REDIRECT_POLLS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class PollOutcome:
-    feed: str
-    url: str
-    result: str  # ok, unchanged (200, the body read last time), not_modified, error
-    new_items: int = 0
-    alerts: tuple[str, ...] = ()
-    alert_rules: tuple[str, ...] = ()
-    possible_gap: bool = False  # every item was new: the feed may have dropped some unseen
-    error_kind: str | None = None
-    error: str | None = None
-    elapsed: float = 0.0
-    bytes_read: int = 0
 
 
 class PollRecorder:
@@ -318,7 +309,9 @@ class Poller:
     ) -> PollOutcome:
         now = self.clock()
         errors = state.error_count + 1
-        status = {"gone": "disabled", "refused": "refused"}.get(kind, "backoff")
+        status: FeedStatus = (
+            "disabled" if kind == "gone" else "refused" if kind == "refused" else "backoff"
+        )
         update = FeedUpdate(
             status=status,
             polled_at=now,

@@ -15,30 +15,12 @@ import asyncio
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 
 from monitor.config import Config
 from monitor.core.identity import identify
 from monitor.feed.parse import parse_feed
-from monitor.models import Item, RuleMatch, RuleSpec
+from monitor.models import FeedJob, ProcessedFeed, RuleSpec
 from monitor.query import RuleSet, compile_rules
-
-
-@dataclass(frozen=True, slots=True)
-class FeedJob:
-    body: bytes
-    url: str  # where the body came from (final URL): relative links resolve against it
-    content_type: str | None
-    feed: str  # the feed's name
-    feed_url: str  # the feed's configured URL: part of every item's identity
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessedFeed:
-    items: tuple[Item, ...]
-    matches: tuple[tuple[RuleMatch, ...], ...]  # per item, in the same order
-    ttl_seconds: int | None = None
-    warnings: tuple[str, ...] = ()
 
 
 def rule_specs(config: Config) -> tuple[RuleSpec, ...]:

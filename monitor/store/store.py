@@ -41,20 +41,21 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from monitor.core import routing as digest
 from monitor.documents.payload import DIGEST_LIMIT, digest_entry, digest_payload
 from monitor.errors import StoreError
-from monitor.models import Item
-from monitor.store import schema
-from monitor.store.records import (
+from monitor.models import (
     DeliveryJob,
     DeliveryRecord,
     DeliveryResult,
+    DeliveryState,
     FeedSpec,
     FeedState,
     FeedUpdate,
     InstanceState,
+    Item,
     NewAlert,
     PollCommit,
     PollRecord,
 )
+from monitor.store import schema
 from monitor.store.schema import (
     alerts,
     deliveries,
@@ -719,7 +720,7 @@ class Store:
         self,
         delivery_id: int,
         *,
-        state: str,
+        state: DeliveryState,
         attempts: int,
         next_attempt_at: float | None,
         last_error: str | None,

@@ -20,8 +20,8 @@ from standardwebhooks import Webhook
 
 from monitor.config import Config
 from monitor.documents.payload import alert_payload
-from monitor.models import Alert, FieldHit, Item
-from monitor.store import FeedSpec, FeedUpdate, NewAlert, Store
+from monitor.models import Alert, FeedSpec, FeedUpdate, FieldHit, Item, NewAlert
+from monitor.store import Store
 from tests.e2e.servers import LocalServer
 
 T0 = 1_750_000_000.0

@@ -14,8 +14,9 @@ import pytest
 
 from monitor import __version__
 from monitor.deliver import sender as sender_module
-from monitor.deliver.sender import DeliveryOutcome, Sender
-from monitor.store import DeliveryRecord, Store
+from monitor.deliver.sender import Sender
+from monitor.models import DeliveryOutcome, DeliveryRecord
+from monitor.store import Store
 from tests.deliver.consumer import (
     OLD_SECRET,
     SECRET,

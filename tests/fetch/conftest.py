@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from monitor.fetch.fetcher import Fetcher, FetchResult
+from monitor.fetch.fetcher import Fetcher
+from monitor.models import FetchResult
 from monitor.net.guard import NetworkPolicy
 
 LOCAL = NetworkPolicy(allow_private=True)

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from monitor import __version__
-from monitor.fetch.fetcher import Fetcher, FetchResult
+from monitor.fetch.fetcher import Fetcher
+from monitor.models import FetchResult
 from monitor.net.guard import NetworkPolicy
 from tests.fetch.server import drip, endless
 

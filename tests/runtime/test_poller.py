@@ -18,18 +18,22 @@ from sqlalchemy.exc import OperationalError
 from monitor.config import Config, FeedSettings, NetworkSettings, RuleSettings
 from monitor.core.schedule import JITTER
 from monitor.errors import FeedParseError
-from monitor.models import Item, RuleSpec
+from monitor.models import (
+    FeedJob,
+    FeedSpec,
+    FeedState,
+    FeedUpdate,
+    Item,
+    PollCommit,
+    PollOutcome,
+    PollRecord,
+    RuleSpec,
+)
 from monitor.query import compile_rules
 from monitor.runtime.compose import compile_config_rules, make_fetcher
-from monitor.runtime.poller import (
-    PERMANENT_REDIRECT_POLLS,
-    Poller,
-    PollOutcome,
-    PollRecorder,
-    feed_specs,
-)
-from monitor.runtime.workers import FeedJob, FeedWorkers, process_feed
-from monitor.store import FeedSpec, FeedState, FeedUpdate, PollCommit, PollRecord, Store
+from monitor.runtime.poller import PERMANENT_REDIRECT_POLLS, Poller, PollRecorder, feed_specs
+from monitor.runtime.workers import FeedWorkers, process_feed
+from monitor.store import Store
 from tests.fetch.server import Handler, Server, serving
 
 T0 = 1_750_000_000.0

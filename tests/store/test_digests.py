@@ -8,7 +8,8 @@ from sqlalchemy import create_engine, select
 
 from monitor.core import routing as digest
 from monitor.core.routing import DigestSchedule, Routing, Throttle
-from monitor.store import FeedUpdate, NewAlert, Store, schema_v1
+from monitor.models import FeedUpdate, NewAlert
+from monitor.store import Store, schema_v1
 from monitor.store.schema import SCHEMA_VERSION, digests, throttle_windows
 from tests.store.test_store import make_item
 

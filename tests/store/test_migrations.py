@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine
 
-from monitor.store import FeedSpec, FeedUpdate, Store, schema_v1
+from monitor.models import FeedSpec, FeedUpdate
+from monitor.store import Store, schema_v1
 from monitor.store.schema import SCHEMA_VERSION
 
 T0 = 1_750_000_000.0

@@ -6,7 +6,8 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-from monitor.store import FeedSpec, FeedUpdate, NewAlert, Store
+from monitor.models import FeedSpec, FeedUpdate, NewAlert
+from monitor.store import Store
 from tests.store.test_store import make_item
 
 DAY = 86400.0

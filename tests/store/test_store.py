@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from monitor.models import Item
-from monitor.store import FeedSpec, FeedUpdate, NewAlert, Store
+from monitor.models import FeedSpec, FeedUpdate, Item, NewAlert
+from monitor.store import Store
 from monitor.store.schema import SCHEMA_VERSION
 
 T0 = 1_750_000_000.0
