@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/monitor.yaml
 
-.PHONY: setup run test lint typecheck unit bench clean
+.PHONY: setup run test test-fast lint layers typecheck unit bench clean
 
 $(BIN)/monitor: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "news-monitor needs Python 3.11+"'
@@ -28,13 +28,21 @@ lint: setup
 	$(BIN)/ruff check monitor tests bench
 	$(BIN)/ruff format --check monitor tests bench
 
+# The layer contract in pyproject.toml ([tool.importlinter]): no import runs back up the pipeline.
+layers: setup
+	$(BIN)/lint-imports
+
 typecheck: setup
 	$(BIN)/mypy
 
 unit: setup
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint layers typecheck unit
+
+# The inner loop: everything but the end-to-end and slow tests, in well under a minute.
+test-fast: setup
+	$(BIN)/pytest -q -m 'not e2e and not slow'
 
 bench: setup
 	$(BIN)/python bench/match.py

@@ -1,8 +1,7 @@
-"""news-monitor: poll news feeds, match rules, deliver signed webhooks.
+"""news-monitor: poll news sources, match rules, deliver signed alerts durably.
 
-The pipeline, one module (or small package) a step::
-
-    config -> schedule -> fetch -> parse -> identity -> store -> query -> deliver
+The pipeline is stated once, with its reasons, in docs/architecture.md; the folders of this
+package follow it.
 """
 
 __version__ = "0.1.0"

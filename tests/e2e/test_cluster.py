@@ -1,5 +1,8 @@
 """Three `monitor run` instances share one PostgreSQL store; one is SIGKILLed halfway.
 
+pytestmark = pytest.mark.e2e
+
+
 Proves: no feed is ever polled by two instances at once, every feed is polled about once
 per interval across the cluster, the killed instance's feeds are taken over within the
 lease bound, every expected alert arrives, and no webhook-id is delivered for two alerts.

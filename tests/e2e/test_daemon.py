@@ -19,6 +19,9 @@ import pytest
 from tests.e2e.conftest import RULES, SECRET, rss, run_monitor
 from tests.e2e.servers import FeedServer, Receiver, free_port
 
+pytestmark = pytest.mark.e2e
+
+
 COALITION = (
     "league-quits",
     "Farmers' League quits the ruling coalition",

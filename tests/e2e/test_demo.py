@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import ROOT, run_monitor
+
+pytestmark = pytest.mark.e2e
 
 
 def test_demo_delivers_verified_alerts_offline(tmp_path: Path) -> None:

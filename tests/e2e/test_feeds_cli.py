@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import listparser
+import pytest
 
 from monitor.fetch.discover import FoundFeed, feed_links
 from tests.e2e.conftest import rss, run_monitor
 from tests.e2e.servers import FeedServer
+
+pytestmark = pytest.mark.e2e
+
 
 SUBSCRIPTIONS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0"><head><title>my reader</title></head><body>

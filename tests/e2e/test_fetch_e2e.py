@@ -18,6 +18,9 @@ from tests.e2e.conftest import RULES, SECRET, rss, run_monitor
 from tests.e2e.servers import Receiver
 from tests.fetch.server import Server, drip, endless, serving
 
+pytestmark = pytest.mark.e2e
+
+
 ULTIMATUM = (
     "fuel-ultimatum",
     "Transporters give government 72-hour ultimatum over fuel prices",

@@ -16,9 +16,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from monitor.store import Store
 from tests.e2e.conftest import SECRET, rss
 from tests.e2e.servers import FeedServer, Receiver, free_port
+
+pytestmark = pytest.mark.e2e
+
 
 SEED = 20240501
 KILLS = 4

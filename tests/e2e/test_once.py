@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 from tests.e2e.conftest import OLD_SECRET, RULES, SECRET, rss, run_monitor
 from tests.e2e.servers import FeedServer, Receiver, free_port
+
+pytestmark = pytest.mark.e2e
+
 
 PARTNER_MAY_LEAVE = (
     "partner-weighs-exit",
