@@ -49,8 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from monitor.config import load_config
 from monitor.models import Item, RuleSpec
 from monitor.query import RuleSet, compile_rules, parse_query
-from monitor.query.parse import DEFAULT_FIELDS, And, Lang, Near, Node, Not, Or, Term
-from monitor.query.text import stemmer, tokenize
+from monitor.query.nodes import DEFAULT_FIELDS, And, Lang, Near, Node, Not, Or, Term
+from monitor.query.stem import stemmer
+from monitor.query.tokens import tokenize
 from monitor.runtime.compose import compile_config_rules
 
 SEED = 20240611

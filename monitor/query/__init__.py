@@ -24,7 +24,7 @@ A term matches *whole words*, ignoring case, accents and compatibility variants:
 matches "Zürich", ``strasse`` matches "Straße", ``apple`` matches "ＡＰＰＬＥ" and "Apple™".
 Arabic-script spelling variants are folded, so Urdu written with Arabic yeh/kaf/heh, with or
 without harakat or tatweel, matches either way (``حکومت`` matches "حكومت"); Arabic-Indic and
-Urdu digits match ASCII digits. The exact folding is in ``monitor.query.text``;
+Urdu digits match ASCII digits. The exact folding is in ``monitor.query.fold``;
 ``normalize(text)`` exposes it.
 
 Words are runs of letters, digits and combining marks. Everything else separates words,
@@ -136,12 +136,14 @@ matches); ``RuleSet.names``; ``normalize(text)``; ``tokenize(text)``.
 Speed: all rules are compiled into one matcher. Each item is tokenized once; one dictionary
 lookup per token (cached per rule set) finds the rules that can match (each rule is indexed
 by the words it cannot match without), and only those are evaluated; see
-``monitor.query.match`` and ``bench/match.py``.
+``monitor.query.ruleset`` and ``bench/match.py``.
 """
 
-from monitor.query.match import RuleSet, RuleSyntaxError, compile_rules
-from monitor.query.parse import Query, parse_query
-from monitor.query.text import normalize, tokenize
+from monitor.query.fold import normalize
+from monitor.query.nodes import Query
+from monitor.query.parse import parse_query
+from monitor.query.ruleset import RuleSet, RuleSyntaxError, compile_rules
+from monitor.query.tokens import tokenize
 
 __all__ = [
     "Query",

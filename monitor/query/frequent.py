@@ -1,6 +1,6 @@
 """Words too frequent in news text to be good prefilter anchors.
 
-Only a cost heuristic for choosing anchors (``monitor.query.match``): a rule is correct with
+Only a cost heuristic for choosing anchors (``monitor.query.anchors``): a rule is correct with
 any anchor, but anchoring ``"Acme Group" layoffs`` on ``acme`` rather than ``group`` keeps it
 out of most items' candidate lists. Two tiers: function words (almost every item) and
 common news vocabulary (many items). Written by hand; normalized at import.
@@ -8,7 +8,7 @@ common news vocabulary (many items). Written by hand; normalized at import.
 
 from __future__ import annotations
 
-from monitor.query.text import normalize
+from monitor.query.fold import normalize
 
 _FUNCTION = """
 a about above after again against all also am among an and any are as at be because been

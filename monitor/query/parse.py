@@ -9,220 +9,31 @@ Grammar (lowest precedence first; ``NOT`` binds tightest)::
     unary   := ("NOT" | "-") unary | primary
     primary := word | '"' phrase '"' | "(" or ")" | field ":" primary | "lang:" code
 
-Words are normalized and tokenized like item text (``monitor.query.text``): a word that
+Words are normalized and tokenized like item text (``monitor.query.tokens``): a word that
 tokenizes to several tokens (``MQM-P``, ``don't``) is a phrase of them. ``*`` ending a word
 makes that word a prefix. Field scopes are pushed down to the terms (the innermost scope wins);
-``NEAR`` operands must be terms, phrases, wildcards, OR-groups or NEARs of them.
+``NEAR`` operands must be terms, phrases, wildcards, OR-groups or NEARs of them. The tokens
+come from ``monitor.query.lexer``, the nodes are those of ``monitor.query.nodes``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import replace
 
 from monitor.errors import QuerySyntaxError
-from monitor.query.text import tokenize, tokenize_spans
+from monitor.query.lexer import QueryToken, lex
+from monitor.query.nodes import And, Lang, Near, Node, Not, Or, Query, Term, near_fields
+from monitor.query.spans import tokenize_spans
+from monitor.query.tokens import tokenize
 
-__all__ = [
-    "DEFAULT_FIELDS",
-    "FIELDS",
-    "MAX_NEAR",
-    "And",
-    "Lang",
-    "Near",
-    "Node",
-    "Not",
-    "Or",
-    "Query",
-    "Term",
-    "parse_query",
-]
+__all__ = ["parse_query"]
 
-#: Searchable fields, in the order explain data lists them.
-FIELDS: tuple[str, ...] = ("title", "summary", "content", "author", "category", "link", "feed")
-#: What a term without a field searches.
-DEFAULT_FIELDS: tuple[str, ...] = ("title", "summary", "content")
-#: The largest NEAR/ONEAR distance.
-MAX_NEAR = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Term:
-    """A word or phrase: ``words`` are normalized tokens; ``prefix[i]`` marks ``word*``."""
-
-    words: tuple[str, ...]
-    prefix: tuple[bool, ...]
-    fields: tuple[str, ...] | None = None  # None: DEFAULT_FIELDS
-    label: str = field(default="", compare=False)  # as written, for explain data
-    pos: int = field(default=0, compare=False)
-
-    @property
-    def scope(self) -> tuple[str, ...]:
-        return self.fields or DEFAULT_FIELDS
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    children: tuple[Node, ...]
-    pos: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    children: tuple[Node, ...]
-    pos: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    child: Node
-    pos: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Near:
-    """``left`` and ``right`` within ``distance`` word positions (``ordered``: left first)."""
-
-    left: Node
-    right: Node
-    distance: int
-    ordered: bool
-    pos: int = field(default=0, compare=False)
-
-    @property
-    def keyword(self) -> str:
-        return f"{'ONEAR' if self.ordered else 'NEAR'}/{self.distance}"
-
-
-@dataclass(frozen=True, slots=True)
-class Lang:
-    """Filter: the item's language primary subtag equals ``code`` (lowercase)."""
-
-    code: str
-    pos: int = field(default=0, compare=False)
-
-
-Node = Term | And | Or | Not | Near | Lang
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    """A parsed query. ``str(query)`` is a canonical, fully parenthesized form."""
-
-    text: str
-    root: Node
-
-    def __str__(self) -> str:
-        return dump(self.root)
-
-
-def dump(node: Node) -> str:
-    """Canonical text of a node: ``(a AND (b OR c))``, ``title:"a b*"``, ``NOT x``."""
-    match node:
-        case Term(words, prefix, fields):
-            body = " ".join(w + ("*" if p else "") for w, p in zip(words, prefix, strict=True))
-            text = f'"{body}"' if len(words) > 1 else body
-            return f"{fields[0]}:{text}" if fields else text
-        case And(children):
-            return "(" + " AND ".join(map(dump, children)) + ")"
-        case Or(children):
-            return "(" + " OR ".join(map(dump, children)) + ")"
-        case Not(child):
-            return f"NOT {dump(child)}"
-        case Near(left, right):
-            return f"({dump(left)} {node.keyword} {dump(right)})"
-        case Lang(code):
-            return f"lang:{code}"
-    raise TypeError(node)  # pragma: no cover
-
-
-# --- lexer --------------------------------------------------------------------------------
-
-Kind = Literal["word", "phrase", "(", ")", "AND", "OR", "NOT", "NEAR", "field", "end"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Tok:
-    kind: Kind
-    text: str
-    pos: int
-    distance: int = 0
-    ordered: bool = False
-
-
-_FIELD_RE = re.compile(r"([A-Za-z]+):")
-_NEAR_RE = re.compile(r"(O?NEAR)(/.*)?")
 _LANG_RE = re.compile(r"[A-Za-z]{2,3}")
 _OPERAND_START = frozenset(["word", "phrase", "(", "NOT", "field"])
-_ALL_FIELDS = (*FIELDS, "lang")
 
 
-def _lex(q: str) -> list[_Tok]:
-    toks: list[_Tok] = []
-    i, n = 0, len(q)
-    while i < n:
-        c = q[i]
-        if c.isspace():
-            i += 1
-        elif c in "()":
-            toks.append(_Tok(c, c, i))  # type: ignore[arg-type]
-            i += 1
-        elif c == '"':
-            j = q.find('"', i + 1)
-            if j < 0:
-                raise QuerySyntaxError('unterminated quote: this " is never closed', q, i)
-            toks.append(_Tok("phrase", q[i + 1 : j], i))
-            i = j + 1
-        elif c == "-":
-            if i + 1 >= n or q[i + 1].isspace() or q[i + 1] == ")":
-                raise QuerySyntaxError("'-' must be followed by a term (no space)", q, i)
-            toks.append(_Tok("NOT", "-", i))
-            i += 1
-        else:
-            j = i
-            while j < n and not q[j].isspace() and q[j] not in '()"':
-                j += 1
-            run = q[i:j]
-            if m := _FIELD_RE.match(run):
-                name = m.group(1).lower()
-                if name not in _ALL_FIELDS:
-                    known = ", ".join(f"{f}:" for f in _ALL_FIELDS)
-                    raise QuerySyntaxError(
-                        f"unknown field '{m.group(1)}:' (known: {known}; quote a phrase "
-                        f"to search for a colon)",
-                        q,
-                        i,
-                    )
-                after = i + m.end()
-                if after >= n or q[after].isspace() or q[after] == ")":
-                    raise QuerySyntaxError(f"missing term after '{name}:'", q, i)
-                toks.append(_Tok("field", name, i))
-                i = after
-                continue
-            if run in ("AND", "OR", "NOT"):
-                toks.append(_Tok(run, run, i))  # type: ignore[arg-type]
-            elif m := _NEAR_RE.fullmatch(run):
-                kw, num = m.group(1), (m.group(2) or "/")[1:]
-                if not num.isascii() or not num.isdigit():
-                    raise QuerySyntaxError(f"{kw} needs a distance in words, e.g. {kw}/5", q, i)
-                dist = int(num)
-                if not 1 <= dist <= MAX_NEAR:
-                    raise QuerySyntaxError(
-                        f"{kw} distance must be between 1 and {MAX_NEAR}", q, i + len(kw) + 1
-                    )
-                toks.append(_Tok("NEAR", run, i, dist, kw == "ONEAR"))
-            else:
-                toks.append(_Tok("word", run, i))
-            i = j
-    toks.append(_Tok("end", "", n))
-    return toks
-
-
-# --- parser -------------------------------------------------------------------------------
-
-
-def _describe(tok: _Tok) -> str:
+def _describe(tok: QueryToken) -> str:
     if tok.kind == "field":
         return f"'{tok.text}:'"
     return {"end": "end of query", "phrase": "phrase"}.get(tok.kind, repr(tok.text))
@@ -231,21 +42,21 @@ def _describe(tok: _Tok) -> str:
 class _Parser:
     def __init__(self, q: str) -> None:
         self.q = q
-        self.toks = _lex(q)
+        self.toks = lex(q)
         self.i = 0
 
     def error(self, message: str, pos: int) -> QuerySyntaxError:
         return QuerySyntaxError(message, self.q, pos)
 
-    def peek(self) -> _Tok:
+    def peek(self) -> QueryToken:
         return self.toks[self.i]
 
-    def take(self) -> _Tok:
+    def take(self) -> QueryToken:
         tok = self.toks[self.i]
         self.i += 1
         return tok
 
-    def need_operand(self, op: _Tok) -> None:
+    def need_operand(self, op: QueryToken) -> None:
         if self.peek().kind not in _OPERAND_START:
             what = "'-'" if op.text == "-" else op.text
             raise self.error(f"missing term after {what}", op.pos)
@@ -351,7 +162,7 @@ class _Parser:
                 raise self.error(f"lang: cannot be inside '{name}:'", node.pos)
         raise TypeError(node)  # pragma: no cover
 
-    def term(self, tok: _Tok) -> Term:
+    def term(self, tok: QueryToken) -> Term:
         raw = tok.text
         base = tok.pos + (1 if tok.kind == "phrase" else 0)
         words, spans = tokenize_spans(raw)
@@ -394,24 +205,6 @@ def _not_span(node: Node) -> tuple[str, Node] | None:
         case Lang():
             return "lang:", node
     raise TypeError(node)  # pragma: no cover
-
-
-def _span_fields(node: Node) -> set[str]:
-    """The fields where a NEAR operand can have a span (for an OR: any child can)."""
-    match node:
-        case Term():
-            return set(node.scope)
-        case Or(children):
-            return set.union(*map(_span_fields, children))
-        case Near(left, right):
-            return _span_fields(left) & _span_fields(right)
-    return set()  # pragma: no cover
-
-
-def near_fields(node: Near) -> tuple[str, ...]:
-    """The fields a NEAR is evaluated in: those both sides can match in, in field order."""
-    both = _span_fields(node.left) & _span_fields(node.right)
-    return tuple(f for f in FIELDS if f in both)
 
 
 def _matches_empty(node: Node) -> bool:

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from monitor.errors import QuerySyntaxError
 from monitor.models import Item, RuleSpec
 from monitor.query import compile_rules, parse_query, tokenize
-from monitor.query.parse import And, Lang, Near, Node, Not, Or, Term, near_fields
-from monitor.query.text import link_text, stemmer
+from monitor.query.document import link_text
+from monitor.query.nodes import And, Lang, Near, Node, Not, Or, Term, near_fields
+from monitor.query.stem import stemmer
 
 # --- the reference evaluator --------------------------------------------------------------
 

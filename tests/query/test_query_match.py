@@ -152,7 +152,7 @@ def test_match(query: str, fields: dict[str, Any], expected: bool) -> None:
     ],
 )
 def test_stemming(query: str, text: str, expected: bool) -> None:
-    from monitor.query.text import stemmer
+    from monitor.query.stem import stemmer
 
     stem = stemmer("english")
     if query == "quitting":  # whatever Snowball says is what the matcher does

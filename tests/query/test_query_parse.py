@@ -6,7 +6,7 @@ import pytest
 
 from monitor.errors import QuerySyntaxError
 from monitor.query import parse_query
-from monitor.query.parse import And, Lang, Near, Not, Or, Term
+from monitor.query.nodes import And, Lang, Near, Not, Or, Term
 
 
 @pytest.mark.parametrize(

@@ -10,19 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.query import normalize, tokenize
-from monitor.query.text import (
-    FOLDS,
-    MARKS,
-    STRIPPED,
-    SYMBOLS,
-    link_text,
-    stemmer,
-    token_offsets,
-    token_spans,
-    tokenize_keep,
-    tokenize_lazy,
-    tokenize_spans,
-)
+from monitor.query.document import link_text
+from monitor.query.fold import FOLDS, MARKS, STRIPPED, SYMBOLS
+from monitor.query.spans import token_offsets, token_spans, tokenize_spans
+from monitor.query.stem import stemmer
+from monitor.query.tokens import tokenize_keep, tokenize_lazy
 
 
 def reference_normalize(text: str) -> str:
