@@ -25,8 +25,9 @@ from feedparser.encodings import convert_to_utf8
 from feedparser.exceptions import CharacterEncodingOverride, NonXMLContentType
 
 from monitor.errors import FeedParseError
-from monitor.feed.text import bounded_text, one_line, truncate
+from monitor.feed.markup import bounded_text
 from monitor.models import Entry, ParsedFeed
+from monitor.text import one_line, truncate
 
 TITLE_MAX = 1_000
 SUMMARY_MAX = 10_000

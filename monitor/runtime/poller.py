@@ -31,7 +31,6 @@ from monitor.core.identity import alert_id
 from monitor.core.schedule import Adaptation, Timing, adapt, after_failure, after_success
 from monitor.documents.payload import alert_payload
 from monitor.errors import FeedParseError, StoreError
-from monitor.feed.text import one_line
 from monitor.fetch.fetcher import Fetcher, FetchResult
 from monitor.models import Alert, Item, RuleMatch
 from monitor.query import RuleSet
@@ -45,6 +44,7 @@ from monitor.store import (
     PollRecord,
     Store,
 )
+from monitor.text import one_line
 
 logger = log.get("monitor.poll")
 
