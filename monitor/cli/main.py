@@ -440,8 +440,7 @@ def _highlight(snippet: str) -> str:
 
 def _test_rule(config: Config, args: argparse.Namespace) -> int:
     from monitor.cli.ruletest import make_item
-    from monitor.core.identity import identify
-    from monitor.feed.parse import parse_feed
+    from monitor.core.identity import items_from_document
     from monitor.models import RuleSpec
     from monitor.query import compile_rules
 
@@ -463,11 +462,12 @@ def _test_rule(config: Config, args: argparse.Namespace) -> int:
             body = args.file.read_bytes()
         except OSError as exc:
             raise ConfigError(f"{args.file}: cannot read: {exc.strerror or exc}") from None
+        uri = args.file.resolve().as_uri()
         try:
-            parsed = parse_feed(body, url=args.file.resolve().as_uri())
+            document = items_from_document(body, url=uri, feed=args.file.name, feed_url=uri)
         except FeedParseError as exc:
             raise ConfigError(f"{args.file}: {exc}") from None
-        items = identify(parsed.entries, feed=args.file.name, feed_url=args.file.as_uri())
+        items = list(document.items)
     elif args.url is not None:
         items = asyncio.run(_fetch_items(config, args.url))
     else:
@@ -493,8 +493,7 @@ def _test_rule(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _fetch_items(config: Config, url: str) -> list[Item]:
-    from monitor.core.identity import identify
-    from monitor.feed.parse import parse_feed
+    from monitor.core.identity import items_from_document
     from monitor.runtime.compose import make_fetcher
 
     async with make_fetcher(config) as fetcher:
@@ -502,10 +501,12 @@ async def _fetch_items(config: Config, url: str) -> list[Item]:
     if result.outcome != "ok":
         raise ConfigError(f"{url}: {result.error or result.outcome}")
     try:
-        parsed = parse_feed(result.body, url=result.url, content_type=result.content_type)
+        document = items_from_document(
+            result.body, url=result.url, content_type=result.content_type, feed=url, feed_url=url
+        )
     except FeedParseError as exc:
         raise ConfigError(f"{url}: {exc}") from None
-    return list(identify(parsed.entries, feed=url, feed_url=url))
+    return list(document.items)
 
 
 def _eval(config: Config, labels: Path) -> int:

@@ -6,6 +6,9 @@
   tracking parameters; an entry whose link is only a site root has no cross-feed identity,
   so its story key is scoped to its feed (a feed linking every entry to its home page must
   not collapse into one story).
+
+``items_from_document`` is the one way from a feed document's bytes to its items: parse,
+then identify.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from monitor.feed.parse import parse_feed
 from monitor.models import Entry, Item
 
 _TRACKING_PARAM = re.compile(
@@ -104,6 +109,28 @@ def identify(entries: Iterable[Entry], *, feed: str, feed_url: str) -> list[Item
             )
         )
     return items
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentItems:
+    """A feed document's items, and what its parse said about the feed."""
+
+    items: tuple[Item, ...]
+    ttl_seconds: int | None  # the feed's refresh hint, if it gives one
+    warnings: tuple[str, ...]
+
+
+def items_from_document(
+    body: bytes, *, url: str, content_type: str | None = None, feed: str, feed_url: str
+) -> DocumentItems:
+    """Parse one feed document and identify its entries. Raises ``FeedParseError``.
+
+    ``url`` is where the body came from (final URL): relative links resolve against it.
+    ``feed`` is the feed's name; ``feed_url`` its configured URL, part of every item's key.
+    """
+    parsed = parse_feed(body, url=url, content_type=content_type)
+    items = identify(parsed.entries, feed=feed, feed_url=feed_url)
+    return DocumentItems(tuple(items), parsed.ttl_seconds, parsed.warnings)
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

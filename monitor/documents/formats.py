@@ -9,14 +9,14 @@ Links come only from the item's link, and only if it is a plain http(s) URL.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from monitor.documents.payload import ELLIPSIS, clean_text, is_digest
+from monitor.documents.payload import is_digest
 from monitor.errors import DeliveryError
+from monitor.text import ELLIPSIS, display_line
 
 FORMATS: tuple[str, ...] = ("json", "cloudevents", "slack", "discord", "teams")
 
@@ -42,11 +42,6 @@ DISCORD_EMBED_TOTAL = 6000
 # Teams rejects messages over about 28 KB; leave room for what Workflows wraps around it.
 TEAMS_MAX_BYTES = 24_000
 
-# Explicit bidi embeddings/overrides/isolates can make text read as something else.
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
-# Every whitespace run, newlines included, becomes one space: no feed text can start a
-# line, so line-start markup (quotes, headings, lists) cannot be injected either.
-_WHITESPACE = re.compile(r"\s+")
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # RFC 3986 reserved characters and existing escapes
 
 
@@ -79,14 +74,9 @@ def units(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def one_line(text: str) -> str:
-    """Clean text on a single line, without bidi controls."""
-    return _WHITESPACE.sub(" ", _BIDI_CONTROLS.sub("", clean_text(text))).strip()
-
-
 def snippet_spans(snippet: str) -> list[Span]:
     """Split a ``**hit**`` snippet into spans; an unpaired ``**`` stays literal text."""
-    parts = one_line(snippet).split("**")
+    parts = display_line(snippet).split("**")
     if len(parts) % 2 == 0:
         parts[-2:] = [parts[-2] + "**" + parts[-1]]
     return [(part, index % 2 == 1) for index, part in enumerate(parts) if part]
@@ -138,7 +128,7 @@ def join(spans: Sequence[Span], markup: Markup) -> str:
 
 def text(value: str, limit: int, markup: Markup, *, placeholder: str = "") -> str:
     """One escaped line of plain feed text within ``limit``; ``placeholder`` if blank."""
-    return join(fit([(one_line(value) or placeholder, False)], limit, markup), markup)
+    return join(fit([(display_line(value) or placeholder, False)], limit, markup), markup)
 
 
 def match_lines(matches: Sequence[dict[str, Any]], limit: int, markup: Markup) -> list[str]:
@@ -162,7 +152,7 @@ def safe_link(url: str) -> str | None:
     Refuses userinfo (``https://bank.com@evil.example``), bad hosts, controls and spaces.
     """
     url = url.strip()
-    if not url or len(url) > MAX_LINK or one_line(url) != url or " " in url:
+    if not url or len(url) > MAX_LINK or display_line(url) != url or " " in url:
         return None
     try:
         parts = urlsplit(url)
@@ -345,9 +335,9 @@ def _render_teams(payload: dict[str, Any]) -> tuple[str, bytes]:
     item = data["item"]
 
     def plain(value: str, limit: int) -> list[Span]:
-        return fit([(one_line(value), False)], limit, PLAIN)
+        return fit([(display_line(value), False)], limit, PLAIN)
 
-    title = plain(one_line(item["title"]) or UNTITLED, TITLE_LIMIT)
+    title = plain(display_line(item["title"]) or UNTITLED, TITLE_LIMIT)
     about = [("Rule: ", True), *plain(data["rule"] or BLANK, LABEL_LIMIT)]
     about += [(" · Feed: ", True), *plain(data["feed"]["name"] or BLANK, LABEL_LIMIT)]
     if item["published"]:
@@ -382,7 +372,7 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], tuple[str, bytes]]] = {
 
 
 def _digest_heading(data: dict[str, Any]) -> str:
-    what = f"rule {one_line(data['rule'])}" if data.get("rule") else f"{data['kind']} digest"
+    what = f"rule {display_line(data['rule'])}" if data.get("rule") else f"{data['kind']} digest"
     return f"{data['count']} alerts ({what}), {data['window']['start']} to {data['window']['end']}"
 
 
@@ -473,12 +463,12 @@ def _render_digest_teams(payload: dict[str, Any]) -> tuple[str, bytes]:
     data = payload["data"]
 
     def plain(value: str, limit: int) -> list[Span]:
-        return fit([(one_line(value), False)], limit, PLAIN)
+        return fit([(display_line(value), False)], limit, PLAIN)
 
     body = [_rich(_runs(plain(_digest_heading(data), LABEL_LIMIT), size="Large", weight="Bolder"))]
     shown = 0
     for entry in data["alerts"]:
-        title = plain(one_line(entry["title"]) or UNTITLED, DIGEST_LINE_TITLE)
+        title = plain(display_line(entry["title"]) or UNTITLED, DIGEST_LINE_TITLE)
         runs = _runs(title, weight="Bolder")
         link = safe_link(entry["link"])
         if link:

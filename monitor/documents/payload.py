@@ -4,21 +4,17 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.models import Alert
+from monitor.text import clean_text, clip
 
 SCHEMA_VERSION: int = 1
 EVENT_TYPE = "alert.matched"
 # Some feeds put a whole article in the summary; keep every webhook body bounded.
 SUMMARY_LIMIT = 2000
-ELLIPSIS = "…"
-
-# C0/C1 controls except tab and newline: JSON could carry them, but no consumer wants them.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -31,20 +27,6 @@ def as_utc(moment: datetime) -> datetime:
 def iso_utc(moment: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``, to the second: ``2024-05-01T12:00:00Z``."""
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def clean_text(text: str) -> str:
-    """Text that always encodes as UTF-8: lone surrogates become U+FFFD, controls go."""
-    # A round trip through UTF-16 pairs up valid surrogate pairs and replaces lone ones.
-    whole = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return _CONTROL.sub("", whole)
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, ending with an ellipsis if cut."""
-    if len(text) <= limit:
-        return text
-    return text[: max(limit - len(ELLIPSIS), 0)] + ELLIPSIS
 
 
 def alert_payload(alert: Alert) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from monitor.core.identity import alert_id
 from monitor.core.schedule import Adaptation, Timing, adapt, after_failure, after_success
 from monitor.documents.payload import alert_payload
 from monitor.errors import FeedParseError, StoreError
-from monitor.feed.text import one_line
 from monitor.fetch.fetcher import Fetcher
 from monitor.models import (
     Alert,
@@ -51,6 +50,7 @@ from monitor.models import (
 from monitor.query import RuleSet
 from monitor.runtime.workers import FeedWorkers, process_feed, rule_specs
 from monitor.store import Store
+from monitor.text import one_line
 
 logger = log.get("monitor.poll")
 

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from monitor.config import Config
-from monitor.core.identity import identify
-from monitor.feed.parse import parse_feed
+from monitor.core.identity import items_from_document
 from monitor.models import FeedJob, ProcessedFeed, RuleSpec
 from monitor.query import RuleSet, compile_rules
 
@@ -29,13 +28,14 @@ def rule_specs(config: Config) -> tuple[RuleSpec, ...]:
 
 def process_feed(job: FeedJob, rules: RuleSet) -> ProcessedFeed:
     """Parse, identify and match one feed document. Raises ``FeedParseError``."""
-    parsed = parse_feed(job.body, url=job.url, content_type=job.content_type)
-    items = tuple(identify(parsed.entries, feed=job.feed, feed_url=job.feed_url))
+    document = items_from_document(
+        job.body, url=job.url, content_type=job.content_type, feed=job.feed, feed_url=job.feed_url
+    )
     return ProcessedFeed(
-        items=items,
-        matches=tuple(tuple(rules.match(item)) for item in items),
-        ttl_seconds=parsed.ttl_seconds,
-        warnings=parsed.warnings,
+        items=document.items,
+        matches=tuple(tuple(rules.match(item)) for item in document.items),
+        ttl_seconds=document.ttl_seconds,
+        warnings=document.warnings,
     )
 
 

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.core.identity import alert_id, identify, item_key, normalize_link, story_key
+from monitor.core.identity import (
+    alert_id,
+    identify,
+    item_key,
+    items_from_document,
+    normalize_link,
+    story_key,
+)
+from monitor.errors import FeedParseError
 from monitor.models import Entry
 
 
@@ -84,6 +92,35 @@ def test_identify_disambiguates_reused_guids_and_drops_exact_repeats() -> None:
         "link:https://a.example/3",
     ]
     assert items[0].feed == "a"
+
+
+_RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>A</title><ttl>30</ttl>
+<item><guid>g1</guid><title>One</title><link>/1</link></item>
+<item><title>Two</title><link>/2?utm_source=x</link></item>
+<item><guid>g1</guid><title>One again</title><link>/1</link></item>
+</channel></rss>"""
+
+
+def test_items_from_document_parses_then_identifies() -> None:
+    document = items_from_document(
+        _RSS,
+        url="https://a.example/feed/rss",
+        content_type="application/rss+xml",
+        feed="a",
+        feed_url="https://a.example/rss",
+    )
+    # Links resolve against where the body came from; keys use the configured feed URL.
+    assert [(i.key, i.link, i.feed_url) for i in document.items] == [
+        ("guid:g1", "https://a.example/1", "https://a.example/rss"),
+        ("link:https://a.example/2", "https://a.example/2?utm_source=x", "https://a.example/rss"),
+    ]
+    assert document.ttl_seconds == 1800
+    assert document.warnings == ()
+
+
+def test_items_from_document_raises_on_a_non_feed() -> None:
+    with pytest.raises(FeedParseError, match="HTML page"):
+        items_from_document(b"<html><body>hi</body></html>", url="u", feed="a", feed_url="u")
 
 
 def test_alert_ids_are_ulids_that_sort_by_time() -> None:

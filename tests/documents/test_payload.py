@@ -9,8 +9,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from monitor.documents.payload import SCHEMA_VERSION, alert_payload, clean_text, clip
+from monitor.documents.payload import SCHEMA_VERSION, alert_payload
 from monitor.models import Alert, FieldHit
+from monitor.text import clean_text, clip
 
 MakeAlert = Callable[..., Alert]
 

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from monitor.errors import FeedParseError
-from monitor.feed.parse import CONTENT_MAX, SUMMARY_MAX, TITLE_MAX, parse_feed, strip_doctype
+from monitor.feed.entries import CONTENT_MAX, SUMMARY_MAX, TITLE_MAX
+from monitor.feed.parse import parse_feed
+from monitor.feed.rss import strip_doctype
 from monitor.models import ParsedFeed
 
 if TYPE_CHECKING:

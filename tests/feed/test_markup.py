@@ -1,4 +1,4 @@
-"""HTML to plain text, control characters, word-boundary truncation."""
+"""Feed field values to plain text: HTML to text, bounded length."""
 
 from __future__ import annotations
 
@@ -6,15 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.feed.text import (
-    bounded_text,
-    html_to_text,
-    one_line,
-    parsed_markup_parts,
-    remove_controls,
-    tidy_markup_text,
-    truncate,
-)
+from monitor.feed.markup import bounded_text, html_to_text, parsed_markup_parts, tidy_markup_text
+from monitor.text import remove_controls
 
 
 @pytest.mark.parametrize(
@@ -41,40 +34,7 @@ def test_html_to_text(markup: str, text: str) -> None:
     assert html_to_text(markup) == text
 
 
-@pytest.mark.parametrize(
-    ("raw", "clean"),
-    [
-        ("a\tb", "a b"),
-        ("a\r\nb\rc", "a\nb\nc"),
-        ("bell\x07 nul\x00 esc\x1b", "bell nul esc"),
-        ("c1\x80\x9f end", "c1 end"),
-        ("lone\ud83d surrogate", "lone surrogate"),
-        ("non\ufffe\uffffchar", "nonchar"),
-        ("rtl \u200f and emoji 🍏 stay", "rtl \u200f and emoji 🍏 stay"),
-    ],
-)
-def test_remove_controls(raw: str, clean: str) -> None:
-    assert remove_controls(raw) == clean
-
-
-@pytest.mark.parametrize(
-    ("text", "limit", "expected"),
-    [
-        ("short", 10, "short"),
-        ("exactly10!", 10, "exactly10!"),
-        ("the quick brown fox jumps", 16, "the quick brown…"),
-        ("the quick brown fox jumps", 12, "the quick…"),
-        ("supercalifragilistic", 8, "superca…"),  # no space near the end: hard cut
-        ("a bcdefghijklmnopqrstuvwxyz", 10, "a bcdefgh…"),
-    ],
-)
-def test_truncate(text: str, limit: int, expected: str) -> None:
-    assert truncate(text, limit) == expected
-    assert len(truncate(text, limit)) <= limit
-
-
-def test_one_line_and_bounded_titles() -> None:
-    assert one_line(" a\n b\t c ") == "a b c"
+def test_bounded_titles() -> None:
     assert bounded_text("<p>Title</p><p>part two</p>", 100, is_html=True, single_line=True) == (
         "Title part two"
     )

@@ -10,6 +10,8 @@ import re
 from html import unescape
 from html.parser import HTMLParser
 
+from monitor.text import remove_controls, truncate
+
 # Elements whose text is never reader-visible prose.
 _DROPPED = frozenset({"script", "style", "template", "head", "title", "noscript", "iframe", "svg"})
 # Elements that start a new line of text; every other element is inline.
@@ -22,9 +24,6 @@ _BLOCK = frozenset(
     }
 )  # fmt: skip
 
-# C0 controls except tab/newline, DEL, C1 controls, lone surrogates (JSON can carry them and
-# they cannot be encoded as UTF-8 later), and the non-characters U+FFFE/U+FFFF.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _MARKUP_HINT = re.compile(r"[<&]")
 # A tag with quoted attribute values only (none holding < or >), for ``tidy_markup_text``.
 _TIDY_TAG = re.compile(
@@ -40,7 +39,6 @@ _RAW_TEXT_ELEMENT = re.compile(
 # Elements dropped with their content that html.parser reads as ordinary markup.
 _DROPPED_ELEMENT = re.compile(r"<\s*/?\s*(?:template|head|svg)\b", re.IGNORECASE)
 _SEPARATOR = "\x01"
-ELLIPSIS = "…"
 
 
 class _TextExtractor(HTMLParser):
@@ -73,11 +71,6 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if not self._dropping:
             self.parts.append(data)
-
-
-def remove_controls(text: str) -> str:
-    """Drop control characters, lone surrogates and non-characters; tabs become spaces."""
-    return _CONTROL.sub("", text.replace("\t", " ").replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def _tidy_lines(text: str) -> str:
@@ -148,25 +141,6 @@ def tidy_markup_text(markup: str) -> str | None:
 def plain_text(text: str) -> str:
     """Text that is already plain (no markup): controls out, whitespace collapsed."""
     return _tidy_lines(remove_controls(text))
-
-
-def one_line(text: str) -> str:
-    """Collapse every whitespace run, newlines included, to one space (titles, names)."""
-    return " ".join(remove_controls(text).split())
-
-
-def truncate(text: str, limit: int) -> str:
-    """At most ``limit`` characters, cut on a word boundary, with an ellipsis when cut.
-
-    Falls back to a hard cut when the text has no space in its last quarter (one huge word).
-    """
-    if len(text) <= limit:
-        return text
-    head = text[: limit - len(ELLIPSIS)]
-    space = max(head.rfind(" "), head.rfind("\n"))
-    if space >= len(head) * 3 // 4:
-        head = head[:space]
-    return head.rstrip() + ELLIPSIS
 
 
 def bounded_text(raw: str, limit: int, *, is_html: bool, single_line: bool = False) -> str:
