@@ -317,7 +317,7 @@ def _daemon_status(config: Config) -> dict[str, object] | None:
     import json
     import urllib.request
 
-    from monitor.runtime.httpserver import parse_listen
+    from monitor.config import parse_listen
 
     host, port = parse_listen(config.server.listen)
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
