@@ -107,6 +107,14 @@ class WebhookSettings(_Settings):
     digest: Literal["hourly", "daily"] | None = None
     digest_at: str | None = None
 
+    @field_validator("retry_schedule")
+    @classmethod
+    def _retry_schedule(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        # An empty list would otherwise fall back to the default schedule without a word.
+        if value == ():
+            raise ValueError("give at least one delay, or leave retry_schedule out for the default")
+        return value
+
     @model_validator(mode="after")
     def _one_target(self) -> WebhookSettings:
         if (self.url is None) == (self.apprise is None):
