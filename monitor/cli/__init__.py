@@ -1,1 +1,6 @@
-"""The `monitor` command: one module per command group."""
+"""The `monitor` command: one module per command group.
+
+User mistakes print one line and exit ``EXIT_CONFIG``; no tracebacks.
+"""
+
+EXIT_CONFIG = 2

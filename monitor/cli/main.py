@@ -1,21 +1,17 @@
-"""The ``monitor`` command. User mistakes print one line and exit 2; no tracebacks."""
+"""The ``monitor`` command: its arguments, and which command group's module runs."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from monitor import __version__, log
-from monitor.config import DEFAULT_CONFIG, Config, load_config, parse_duration
-from monitor.errors import ConfigError, FeedParseError, MonitorError, QuerySyntaxError, StoreError
-from monitor.models import Item
-
-EXIT_CONFIG = 2
+from monitor.cli import EXIT_CONFIG
+from monitor.config import DEFAULT_CONFIG, load_config, parse_duration
+from monitor.errors import ConfigError, MonitorError, StoreError
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -134,397 +130,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    # A command's module is imported only when it runs: each pulls in the parts it drives.
     if args.command == "check":
-        return _check(config, args.config)
+        from monitor.cli.rules import check
+
+        return check(config, args.config)
     if args.command == "once":
-        return asyncio.run(_once(config, args.deliver_timeout))
+        from monitor.cli.run import once
+
+        return asyncio.run(once(config, args.deliver_timeout))
     if args.command == "run":
-        from monitor.runtime.daemon import run_daemon
+        from monitor.cli.run import daemon
 
-        return asyncio.run(run_daemon(args.config, config))
+        return daemon(args.config, config)
     if args.command == "feeds":
-        return _feeds(config, args)
+        from monitor.cli.feeds import feeds
+
+        return feeds(config, args)
     if args.command == "status":
-        return _status(config)
+        from monitor.cli.run import status
+
+        return status(config)
     if args.command == "alerts":
-        return _alerts(config, args)
+        from monitor.cli.alerts import alerts
+
+        return alerts(config, args)
     if args.command == "test-rule":
-        return _test_rule(config, args)
+        from monitor.cli.rules import try_rule
+
+        return try_rule(config, args)
     if args.command == "demo":
-        from monitor.demo import run_demo
+        from monitor.cli.run import demo
 
-        if args.log_level == "info":  # the demo's own output is the show
-            log.configure("warning")
-        return asyncio.run(run_demo(config))
+        return demo(config, args.log_level)
     if args.command == "eval":
-        return _eval(config, args.labels)
+        from monitor.cli.rules import evaluate_labels
+
+        return evaluate_labels(config, args.labels)
     raise AssertionError(args.command)  # argparse only lets known commands through
-
-
-def _check(config: Config, path: Path) -> int:
-    from monitor.cli.ruletest import check_examples
-    from monitor.runtime.compose import compile_config_rules
-
-    rules = compile_config_rules(config)
-    failures = check_examples(config, rules)
-    if failures:
-        for failure in failures:
-            print(f"error: {path}: {failure}", file=sys.stderr)
-        return EXIT_CONFIG
-    examples = sum(len(r.examples.match) + len(r.examples.no_match) for r in config.rules)
-    hooks = ", ".join(w.name for w in config.webhooks) or "none (alerts go to the console)"
-    print(f"{path}: OK")
-    print(f"  state:    {config.state}")
-    print(f"  feeds:    {len(config.feeds)}")
-    print(f"  rules:    {len(config.rules)} ({', '.join(r.name for r in config.rules)})")
-    print(f"  examples: {examples} passed")
-    print(f"  webhooks: {hooks}")
-    return 0
-
-
-async def _once(config: Config, deliver_timeout: float) -> int:
-    from monitor.runtime.compose import open_app
-
-    async with open_app(config) as app:
-        polls = await app.poll_all()
-        deliveries = await app.drain_deliveries(deliver_timeout)
-        counts = await asyncio.to_thread(app.store.delivery_counts)
-    ok = sum(p.result == "ok" for p in polls)
-    unchanged = sum(p.result in ("not_modified", "unchanged") for p in polls)
-    failed = sum(p.result == "error" for p in polls)
-    new_items = sum(p.new_items for p in polls)
-    created = sum(len(p.alerts) for p in polls)
-    delivered = sum(d.result == "delivered" for d in deliveries)
-    pending = counts.get("pending", 0) + counts.get("failed", 0)
-    print(
-        f"feeds: {ok} ok, {unchanged} unchanged, {failed} failed; "
-        f"new items: {new_items}; alerts created: {created}; "
-        f"delivered: {delivered}; still pending: {pending}; dead: {counts.get('dead', 0)}",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def _span(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
-
-
-def _ago(ts: float | None, now: float) -> str:
-    if ts is None:
-        return "never"
-    delta = now - ts
-    return f"{_span(abs(delta))} {'ago' if delta >= 0 else 'from now'}"
-
-
-_FEED_STATUS = {"backoff": "backing off"}
-
-
-def _feeds(config: Config, args: argparse.Namespace) -> int:
-    if args.action == "import":
-        return _feeds_import(config, args)
-    if args.action == "discover":
-        return asyncio.run(_feeds_discover(config, args.url))
-    from monitor.store import Store
-
-    store = Store(config.state)
-    try:
-        if args.action == "enable":
-            feed = next((f for f in config.feeds if f.name == args.name), None)
-            if feed is None:
-                raise ConfigError(f"feeds enable: no configured feed named {args.name!r}")
-            if not store.enable_feed(feed.url, time.time()):
-                raise ConfigError(f"feeds enable: {args.name!r} has not been polled yet")
-            print(f"{feed.name}: enabled, due now")
-            return 0
-        states = {s.url: s for s in store.feed_states()}
-    finally:
-        store.close()
-    if args.action == "export":
-        from monitor.cli.opml import write_opml
-
-        # A moved feed is exported at the address it moved to.
-        moved = {url: s.fetch_url for url, s in states.items()}
-        print(write_opml([(f.name, moved.get(f.url, f.url)) for f in config.feeds]), end="")
-        return 0
-    now = time.time()
-    print(
-        f"{'STATUS':11} {'NAME':24} {'LAST OK':>9} {'NEXT':>12} {'EVERY':>5} {'ITEMS':>6}  "
-        "LAST ERROR / URL"
-    )
-    for feed in config.feeds:
-        s = states.get(feed.url)
-        if s is None:  # configured since the last run: nothing polled yet
-            print(f"{'new':11} {feed.name[:24]:24} {'never':>9} {'now':>12}")
-            continue
-        status = _FEED_STATUS.get(s.status, s.status)
-        detail = s.fetch_url if s.status == "ok" or not s.last_error else s.last_error
-        next_poll = "never" if s.status == "disabled" else _ago(s.next_poll_at, now)
-        print(
-            f"{status:11} {s.name[:24]:24} {_ago(s.last_success_at, now):>9} {next_poll:>12} "
-            f"{_span(s.current_interval):>5} {s.items_seen:>6}  {detail}"
-        )
-    return 0
-
-
-def _feeds_import(config: Config, args: argparse.Namespace) -> int:
-    from monitor.cli.opml import import_block, read_opml
-
-    try:
-        data = args.opml.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{args.opml}: cannot read: {exc.strerror or exc}") from None
-    subscriptions = read_opml(data, source=str(args.opml))
-    text, count = import_block(
-        subscriptions,
-        configured_urls=[f.url for f in config.feeds],
-        taken_names=[f.name for f in config.feeds],
-        interval=args.interval,
-    )
-    if args.output is not None and count:
-        args.output.write_text(text, encoding="utf-8")
-    elif count:
-        print(text, end="")
-    where = f" to {args.output}: add it to the config's include list" if args.output else ""
-    print(
-        f"{count} new feed(s) of {len(subscriptions)} in {args.opml}{where}"
-        f"{'' if count else ' (all already configured)'}",
-        file=sys.stderr,
-    )
-    return 0
-
-
-async def _feeds_discover(config: Config, url: str) -> int:
-    from monitor.fetch.discover import discover
-    from monitor.runtime.compose import make_fetcher
-
-    async with make_fetcher(config) as fetcher:
-        try:
-            found = await discover(fetcher, url)
-        except FeedParseError as exc:
-            raise ConfigError(str(exc)) from None
-    for feed in found:
-        print(f"{feed.kind:6} {feed.url}  {feed.title}".rstrip())
-    if not found:
-        print(f"no feeds found on {url}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _daemon_status(config: Config) -> dict[str, object] | None:
-    import json
-    import urllib.request
-
-    from monitor.runtime.httpserver import parse_listen
-
-    host, port = parse_listen(config.server.listen)
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/status"
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            body: dict[str, object] = json.loads(response.read())
-            return body
-    except (OSError, ValueError):
-        return None
-
-
-def _status(config: Config) -> int:
-    from monitor.store import Store
-
-    live = _daemon_status(config)
-    if live is None:
-        print(f"daemon:   not reachable on {config.server.listen}")
-    else:
-        print(
-            f"daemon:   running as {live['instance']}, up {live['uptime']}s; "
-            f"polls {live['polls']} ({live['poll_errors']} failed), alerts {live['alerts']}, "
-            f"delivered {live['delivered']}, polls in flight {live['polls_in_flight']}"
-        )
-    store = Store(config.state)
-    try:
-        states = [s for s in store.feed_states() if s.active]
-        outbox = store.delivery_counts()
-        disabled = store.disabled_webhooks()
-        next_due = store.next_feed_due()
-        members = store.instances(time.time())
-    finally:
-        store.close()
-    by_status: dict[str, int] = {}
-    for state in states:
-        by_status[state.status] = by_status.get(state.status, 0) + 1
-    now = time.time()
-    summary = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) or "none polled yet"
-    print(f"feeds:    {len(states)} ({summary}); next poll {_ago(next_due, now)}")
-    print(
-        "outbox:   "
-        + ", ".join(f"{outbox.get(k, 0)} {k}" for k in ("pending", "failed", "dead"))
-        + f", {outbox.get('delivered', 0)} delivered"
-    )
-    for name, reason in disabled.items():
-        print(f"webhook {name} is disabled: {reason}")
-    for inst in members:
-        print(
-            f"instance: {inst.id} (v{inst.version}), heartbeat {_ago(inst.heartbeat_at, now)}, "
-            f"holds {inst.feeds_held} feed(s), {inst.deliveries_held} deliver(ies)"
-        )
-    return 0
-
-
-def _alerts(config: Config, args: argparse.Namespace) -> int:
-    import json
-
-    from monitor.store import Store
-
-    store = Store(config.state)
-    try:
-        now = time.time()
-        if args.action == "show":
-            payload = store.alert_payload(args.alert_id)
-            if payload is None:
-                raise ConfigError(f"no alert {args.alert_id!r}")
-            print(json.dumps(payload, indent=2, ensure_ascii=False))
-            for d in store.list_deliveries(alert_id=args.alert_id):
-                when = {
-                    "delivered": f"delivered {_ago(d.delivered_at, now)}",
-                    "pending": f"next attempt {_ago(d.next_attempt_at, now)}",
-                    "failed": f"next attempt {_ago(d.next_attempt_at, now)}",
-                }.get(d.state, "no more attempts")
-                print(
-                    f"  -> {d.webhook}: {d.state}, {d.attempts} attempt(s), {when}, "
-                    f"last status: {d.last_status or '-'}, last error: {d.last_error or '-'}"
-                )
-            return 0
-        if args.action == "replay":
-            if not args.alert_id and not args.dead:
-                raise ConfigError("alerts replay: give an alert id or --dead")
-            if args.alert_id and store.alert_payload(args.alert_id) is None:
-                raise ConfigError(f"no alert {args.alert_id!r}")
-            count = store.replay(
-                now,
-                alert_id=args.alert_id,
-                state="dead" if args.dead else None,
-                webhook=args.replay_webhook,
-                since=now - args.since if args.since else None,
-            )
-            print(f"re-queued {count} deliver{'y' if count == 1 else 'ies'} (same webhook-id)")
-            for name, reason in store.disabled_webhooks().items():
-                if name == args.replay_webhook:  # replaying to it names it: enable it again
-                    store.enable_webhook(name)
-                    print(f"webhook {name!r} enabled again (was: {reason})")
-                elif args.replay_webhook is None:
-                    print(
-                        f"warning: webhook {name!r} is disabled ({reason}); its deliveries "
-                        f"wait until `alerts replay --dead --webhook {name}` enables it"
-                    )
-            return 0
-        records = store.list_deliveries(limit=args.limit, state=args.state, webhook=args.webhook)
-    finally:
-        store.close()
-    print(f"{'ALERT':30} {'RULE':16} {'WEBHOOK':12} {'STATE':9} {'TRIES':>5} {'CREATED':>9}  TITLE")
-    for r in records:
-        error = f"  [{r.last_error}]" if r.last_error and r.state != "delivered" else ""
-        print(
-            f"{r.alert_id:30} {r.rule[:16]:16} {r.webhook[:12]:12} {r.state:9} {r.attempts:>5} "
-            f"{_ago(r.created_at, now):>9}  {r.title[:60]}{error}"
-        )
-    return 0
-
-
-def _highlight(snippet: str) -> str:
-    if sys.stdout.isatty():
-        return re.sub(r"\*\*(.+?)\*\*", "\033[1;33m\\1\033[0m", snippet)
-    return snippet
-
-
-def _test_rule(config: Config, args: argparse.Namespace) -> int:
-    from monitor.cli.ruletest import make_item
-    from monitor.core.identity import items_from_document
-    from monitor.models import RuleSpec
-    from monitor.query import compile_rules
-
-    named = next((r for r in config.rules if r.name == args.query), None)
-    spec = (
-        RuleSpec(named.name, named.query, named.stem)
-        if named
-        else RuleSpec("query", args.query, args.stem)
-    )
-    try:
-        rules = compile_rules([spec])
-    except QuerySyntaxError as exc:
-        raise ConfigError(f"{exc}\n    {exc.caret().replace(chr(10), chr(10) + '    ')}") from None
-    items: list[Item]
-    if args.text is not None:
-        items = [make_item(title=args.text)]
-    elif args.file is not None:
-        try:
-            body = args.file.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"{args.file}: cannot read: {exc.strerror or exc}") from None
-        uri = args.file.resolve().as_uri()
-        try:
-            document = items_from_document(body, url=uri, feed=args.file.name, feed_url=uri)
-        except FeedParseError as exc:
-            raise ConfigError(f"{args.file}: {exc}") from None
-        items = list(document.items)
-    elif args.url is not None:
-        items = asyncio.run(_fetch_items(config, args.url))
-    else:
-        from monitor.store import Store
-
-        store = Store(config.state)
-        try:
-            items = store.items_since(time.time() - args.since)
-        finally:
-            store.close()
-    matched = 0
-    for item in items:
-        hits = rules.match(item)
-        if not hits:
-            print(f"  -    {item.title[:100]}")
-            continue
-        matched += 1
-        print(f"  MATCH {item.title[:100]}")
-        for hit in hits[0].hits:
-            print(f"         {hit.field}: {_highlight(hit.snippet)}  [{', '.join(hit.terms)}]")
-    print(f"{matched} of {len(items)} item(s) match {spec.name!r}")
-    return 0
-
-
-async def _fetch_items(config: Config, url: str) -> list[Item]:
-    from monitor.core.identity import items_from_document
-    from monitor.runtime.compose import make_fetcher
-
-    async with make_fetcher(config) as fetcher:
-        result = await fetcher.fetch(url)
-    if result.outcome != "ok":
-        raise ConfigError(f"{url}: {result.error or result.outcome}")
-    try:
-        document = items_from_document(
-            result.body, url=result.url, content_type=result.content_type, feed=url, feed_url=url
-        )
-    except FeedParseError as exc:
-        raise ConfigError(f"{url}: {exc}") from None
-    return list(document.items)
-
-
-def _eval(config: Config, labels: Path) -> int:
-    from monitor.cli.ruletest import evaluate, read_labels
-    from monitor.runtime.compose import compile_config_rules
-
-    labeled = read_labels(labels)
-    scores = evaluate(compile_config_rules(config), labeled, [r.name for r in config.rules])
-    for score in scores:
-        print(
-            f"{score.rule}: precision {score.precision:.2f}, recall {score.recall:.2f} "
-            f"(tp {score.true_positives}, fp {score.false_positives}, "
-            f"fn {score.false_negatives}, tn {score.true_negatives}; "
-            f'"any" matched {score.any_matched}/{score.any_total})'
-        )
-        for entry in score.misses:
-            print(f"  missed:      {entry.id}  {entry.item.title[:90]}")
-        for entry in score.false_alarms:
-            print(f"  false alarm: {entry.id}  {entry.item.title[:90]}")
-    print(f"{len(labeled)} labeled item(s) from {labels}")
-    return 0

@@ -1,8 +1,12 @@
-"""Configuration: YAML with includes and ${ENV} references, validated into frozen settings."""
+"""Configuration: YAML with includes and ${ENV} references, validated into frozen settings.
 
-from monitor.config.settings import (
+``model`` is the settings' shape, ``load`` reads and checks a config, ``values`` parses its
+text values; ``secret`` and ``apprise_url`` say which webhook secrets and targets are usable.
+"""
+
+from monitor.config.load import DEFAULT_CONFIG, load_config
+from monitor.config.model import (
     CONSOLE_WEBHOOK,
-    DEFAULT_CONFIG,
     ClusterSettings,
     Config,
     ExampleItem,
@@ -14,9 +18,9 @@ from monitor.config.settings import (
     ServerSettings,
     ThrottleSettings,
     WebhookSettings,
-    load_config,
-    parse_duration,
 )
+from monitor.config.routing import routing_from_config
+from monitor.config.values import parse_duration, parse_listen
 
 __all__ = [
     "CONSOLE_WEBHOOK",
@@ -34,4 +38,6 @@ __all__ = [
     "WebhookSettings",
     "load_config",
     "parse_duration",
+    "parse_listen",
+    "routing_from_config",
 ]

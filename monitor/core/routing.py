@@ -38,18 +38,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from monitor.config import Config
+from typing import Literal
 
 DigestEvery = Literal["hourly", "daily"]
 PERIODS: dict[str, float] = {"hourly": 3600.0, "daily": 86400.0}
 MIN_THROTTLE_PER = 60.0
-_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,21 +110,6 @@ def is_held(position: int, throttle: Throttle) -> bool:
     return position >= throttle.max
 
 
-def parse_digest_at(every: str, text: str | None) -> float:
-    """``digest_at`` (``"HH:MM"`` UTC) as an offset in seconds into the period."""
-    if text is None:
-        return 0.0
-    found = _CLOCK.match(text)
-    if found is None:
-        raise ValueError(f'digest_at: {text!r} is not a UTC time like "08:30"')
-    hours, minutes = int(found[1]), int(found[2])
-    if every == "hourly" and hours:
-        raise ValueError(
-            f'digest_at: an hourly digest uses only the minute; write "00:{minutes:02d}"'
-        )
-    return hours * 3600.0 + minutes * 60.0
-
-
 def cron_fields(schedule: DigestSchedule) -> dict[str, int]:
     """APScheduler ``CronTrigger`` fields (UTC) that fire at each window's end."""
     minute = int(schedule.offset // 60) % 60
@@ -167,17 +147,3 @@ def route(
         else:
             individual.append(hook)
     return tuple(individual), held
-
-
-def routing_from_config(config: Config) -> Routing:
-    throttles = {
-        rule.name: Throttle(rule.throttle.max, rule.throttle.per)
-        for rule in config.rules
-        if rule.throttle is not None
-    }
-    digests = {
-        hook.name: DigestSchedule(hook.digest, parse_digest_at(hook.digest, hook.digest_at))
-        for hook in config.webhooks
-        if hook.digest is not None
-    }
-    return Routing(throttles, digests)

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import warnings
-from types import ModuleType
 from typing import Any
 
+from monitor.config.apprise_url import apprise_host, load_apprise
 from monitor.documents.formats import PLAIN, match_lines, safe_link, text
 from monitor.errors import FetchError
 from monitor.net.guard import NetworkPolicy, check_address
@@ -50,25 +49,6 @@ def apprise_message(payload: dict[str, Any]) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
-def _apprise() -> ModuleType:
-    """The apprise package, imported on first use: most configs have no Apprise target."""
-    with warnings.catch_warnings():
-        # Its PGP helper, loaded lazily by the email plugin, imports imghdr (deprecated
-        # since 3.11): load both here, once, quietly, not later inside a send.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import apprise
-        import apprise.utils.pgp
-    return apprise
-
-
-def apprise_host(url: str) -> str | None:
-    """The network host an Apprise URL names, or None if Apprise does not know the URL."""
-    service = _apprise().Apprise.instantiate(url)
-    if service is None:
-        return None
-    return str(service.host or "").strip("[]")
-
-
 def check_apprise_url(url: str, policy: NetworkPolicy) -> None:
     """Raise ``FetchError`` if ``url`` is unknown to Apprise or its host is not allowed."""
     host = apprise_host(url)
@@ -89,7 +69,7 @@ def notify(url: str, title: str, body: str, timeout: float, policy: NetworkPolic
     """Send one message (blocking); the error text, or None once Apprise accepted it."""
     try:
         check_apprise_url(url, policy)
-        sender = _apprise().Apprise()
+        sender = load_apprise().Apprise()
         if not sender.add(url):
             return "Apprise refused the URL"
         result = sender.notify(body=body, title=title, timeout=timeout)

@@ -33,7 +33,7 @@ from typing import TextIO
 import httpx
 
 from monitor import __version__, log
-from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings
+from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings, routing_from_config
 from monitor.core.breaker import CircuitBreaker
 from monitor.core.retry import (
     DEFAULT_SCHEDULE,
@@ -42,7 +42,6 @@ from monitor.core.retry import (
     next_delay,
     parse_retry_after,
 )
-from monitor.core.routing import routing_from_config
 from monitor.deliver.apprise_target import notify_async
 from monitor.deliver.leases import is_dead_local_owner
 from monitor.documents.formats import render

@@ -30,13 +30,13 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import __version__, log
-from monitor.config import Config, load_config
-from monitor.core.routing import cron_fields, routing_from_config
+from monitor.config import Config, load_config, parse_listen, routing_from_config
+from monitor.core.routing import cron_fields
 from monitor.errors import ConfigError
 from monitor.models import FeedState, PollOutcome
 from monitor.runtime import metrics
 from monitor.runtime.compose import App, compile_config_rules, open_app
-from monitor.runtime.httpserver import Response, get_only, parse_listen, serve
+from monitor.runtime.httpserver import Response, get_only, serve
 from monitor.runtime.poller import feed_specs
 
 logger = log.get("monitor.runtime.daemon")

@@ -37,14 +37,6 @@ _MAX_HEAD = 16 * 1024
 _MAX_BODY = 1024 * 1024
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``"127.0.0.1:8080"`` / ``"[::1]:8080"`` / ``":8080"`` -> (host, port)."""
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"invalid listen address {listen!r}: use HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
 async def _read_request(reader: asyncio.StreamReader) -> Request | Response:
     head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
     request_line, *header_lines = head.split("\r\n")

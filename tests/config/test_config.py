@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -133,6 +135,11 @@ def test_without_webhooks_alerts_go_to_the_console(tmp_path: Path) -> None:
             "feeds: []\nnetwork: {per_host_gap: 0}\ncluster:\n  lease: 60s\n",
             "m.yaml:4: cluster.lease: must exceed network.deadline (60s) by at least 5s",
         ),
+        (
+            "feeds: []\nwebhooks:\n  - {name: h, url: 'https://h.example/', retry_schedule: []}\n",
+            "m.yaml:3: webhooks[0].retry_schedule: give at least one delay, or leave "
+            "retry_schedule out for the default",
+        ),
         ("feeds: []\ninclude: [m.yaml]\n", "m.yaml:2: include[0]: m.yaml includes itself"),
         ("feeds: []\ninclude: [missing.yaml]\n", "missing.yaml: file not found"),
     ],
@@ -141,6 +148,26 @@ def test_mistakes_name_file_line_and_key(tmp_path: Path, text: str, expected: st
     message = load_error(write(tmp_path / "m.yaml", text))
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_config_mistake_exits_2_with_one_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "m.yaml",
+        "feeds: []\nwebhooks:\n  - {name: h, url: 'https://h.example/', retry_schedule: []}\n",
+    )
+    check = subprocess.run(
+        [sys.executable, "-m", "monitor", "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 2
+    assert check.stdout == ""
+    assert check.stderr == (
+        f"error: {path}:3: webhooks[0].retry_schedule: give at least one delay, "
+        "or leave retry_schedule out for the default\n"
+    )
 
 
 def test_bad_query_names_rule_and_shows_caret(tmp_path: Path) -> None:

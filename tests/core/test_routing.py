@@ -1,4 +1,4 @@
-"""Digest decisions (windows, ids, routing), config, payload and chat rendering."""
+"""Digest decisions (windows, ids, routing), payload and chat rendering."""
 
 from __future__ import annotations
 
@@ -12,12 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import load_config
 from monitor.core import routing as digest
 from monitor.core.routing import DigestSchedule, Routing, Slot, Throttle
 from monitor.documents.formats import FORMATS, render
 from monitor.documents.payload import DIGEST_LIMIT, digest_entry, digest_payload
-from monitor.errors import ConfigError
 from tests.documents.test_formats import (
     DISCORD_CONTENT,
     DISCORD_EMBED_TOTAL,
@@ -102,61 +100,16 @@ def test_route() -> None:
 
 
 @pytest.mark.parametrize(
-    ("every", "at", "offset", "cron"),
+    ("every", "offset", "cron"),
     [
-        ("daily", None, 0.0, {"hour": 0, "minute": 0, "second": 0}),
-        ("daily", "08:30", 30600.0, {"hour": 8, "minute": 30, "second": 0}),
-        ("hourly", None, 0.0, {"minute": 0, "second": 0}),
-        ("hourly", "00:15", 900.0, {"minute": 15, "second": 0}),
+        ("daily", 0.0, {"hour": 0, "minute": 0, "second": 0}),
+        ("daily", 30600.0, {"hour": 8, "minute": 30, "second": 0}),
+        ("hourly", 0.0, {"minute": 0, "second": 0}),
+        ("hourly", 900.0, {"minute": 15, "second": 0}),
     ],
 )
-def test_digest_at_and_cron(
-    every: str, at: str | None, offset: float, cron: dict[str, int]
-) -> None:
-    assert digest.parse_digest_at(every, at) == offset
+def test_cron_fields(every: str, offset: float, cron: dict[str, int]) -> None:
     assert digest.cron_fields(DigestSchedule(every, offset)) == cron  # type: ignore[arg-type]
-
-
-def write_config(tmp_path: Path, rule: str, hook: str) -> Path:
-    path = tmp_path / "m.yaml"
-    path.write_text(
-        "feeds:\n  - url: https://a.example/rss\n"
-        f"rules:\n  - name: r\n    query: x\n{rule}"
-        f"webhooks:\n  - name: h\n    url: https://hook.example/x\n{hook}"
-    )
-    return path
-
-
-@pytest.mark.parametrize(
-    ("rule", "hook", "message"),
-    [
-        ("    throttle: {max: 0, per: 1h}\n", "", "rules[0].throttle.max: Input should be greater"),
-        ("    throttle: {max: 5, per: 30s}\n", "", "rules[0].throttle.per: must be at least 1m"),
-        ("    throttle: {max: 5}\n", "", "rules[0].throttle.per: required key is missing"),
-        ("", "    digest: weekly\n", "webhooks[0].digest: Input should be 'hourly' or 'daily'"),
-        ("", "    digest: hourly\n    digest_at: '08:15'\n", 'write "00:15"'),
-        ("", "    digest: daily\n    digest_at: '8h'\n", "not a UTC time like"),
-        ("", "    digest_at: '08:00'\n", "set digest (hourly or daily) too"),
-    ],
-)
-def test_config_errors_are_one_clear_line(
-    tmp_path: Path, rule: str, hook: str, message: str
-) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_config(write_config(tmp_path, rule, hook), env={})
-    assert message in str(info.value)
-    assert "\n" not in str(info.value)
-
-
-def test_config_routing(tmp_path: Path) -> None:
-    path = write_config(
-        tmp_path,
-        "    throttle: {max: 5, per: 1h}\n",
-        "    digest: daily\n    digest_at: '07:45'\n",
-    )
-    routing = digest.routing_from_config(load_config(path, env={}))
-    assert routing.throttles == {"r": Throttle(5, 3600.0)}
-    assert routing.digests == {"h": DigestSchedule("daily", 7 * H + 45 * 60)}
 
 
 def stored_alert(title: str, link: str, snippet: str, rule: str = "r") -> dict[str, Any]:

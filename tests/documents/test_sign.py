@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from monitor.documents.sign import signature_headers, validate_secret
+from monitor.documents.secret import validate_secret
+from monitor.documents.sign import signature_headers
 from monitor.errors import DeliveryError
 
 

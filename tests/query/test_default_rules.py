@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli.ruletest import evaluate, make_item, read_labels
+from monitor.cli.evaluation import evaluate, make_item, read_labels
 from monitor.config import load_config
 from monitor.query import RuleSet
 from monitor.runtime.compose import compile_config_rules

@@ -1,4 +1,4 @@
-"""Configuration: YAML + includes + ${ENV} -> frozen, validated settings.
+"""Loading the config: YAML + includes + ${ENV} -> frozen, validated settings.
 
 ``load_config(path)`` returns a :class:`Config` or raises :class:`ConfigError` whose text is one
 line naming the file, the line and the key path. Everything a user can get wrong is checked
@@ -8,227 +8,22 @@ rule queries (with a caret under the error), duplicate names, webhook references
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
+from monitor.config.apprise_url import apprise_host
+from monitor.config.model import CONSOLE_WEBHOOK, Config
 from monitor.config.yamlsource import KeyPath, SourceDoc, format_path, load_yaml
+from monitor.documents.secret import validate_secret
 from monitor.errors import ConfigError, DeliveryError, QuerySyntaxError
 
 DEFAULT_CONFIG = Path("config/monitor.yaml")
-CONSOLE_WEBHOOK = "console"
 _MERGED_LISTS = ("feeds", "rules", "webhooks")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
-
-def parse_duration(value: object) -> float:
-    """``"90s"``, ``"10m"``, ``"1h30m"``, ``"7d"`` or a number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration must be a number of seconds or like 30s, 10m, 2h, 7d")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):
-            return float(text)
-        if text and _DURATION.sub("", text) == "":
-            return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(text))
-    raise ValueError(
-        f"invalid duration {value!r}: use a number of seconds or like 30s, 10m, 2h, 7d"
-    )
-
-
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {value!r}")
-    return value
-
-
-HttpUrlText = Annotated[str, AfterValidator(_http_url)]
-
-
-class _Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NetworkSettings(_Settings):
-    allow_private: bool = False
-    allow_cidrs: tuple[str, ...] = ()
-    user_agent: str | None = None
-    timeout: Seconds = 30.0
-    deadline: Seconds = 60.0
-    max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    concurrency: int = Field(default=32, ge=1)
-    per_host: int = Field(default=2, ge=1)
-    per_host_gap: Seconds = 0.5  # between request starts to one host: <= 2 requests/s
-
-    @field_validator("allow_cidrs")
-    @classmethod
-    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for cidr in value:
-            ipaddress.ip_network(cidr, strict=False)
-        return value
-
-
-class FeedSettings(_Settings):
-    url: HttpUrlText
-    name: str = ""  # filled from the host when empty
-    interval: Seconds = 600.0
-    min_interval: Seconds = 60.0
-    max_interval: Seconds = 86400.0
-
-
-class ExampleItem(_Settings):
-    """A rule example written as an item; a plain string example is an item's title."""
-
-    title: str = ""
-    summary: str = ""
-    content: str = ""
-    link: str = ""
-    feed: str = ""
-    lang: str = ""
-
-
-class RuleExamples(_Settings):
-    match: tuple[str | ExampleItem, ...] = ()
-    no_match: tuple[str | ExampleItem, ...] = ()
-
-
-class ThrottleSettings(_Settings):
-    """At most ``max`` individual alerts per fixed window of ``per``; the rest are digested."""
-
-    max: int = Field(ge=1)
-    per: Seconds
-
-    @field_validator("per")
-    @classmethod
-    def _per(cls, value: float) -> float:
-        if value < 60:
-            raise ValueError(f"must be at least 1m, not {value:g}s")
-        return value
-
-
-class RuleSettings(_Settings):
-    name: Annotated[str, Field(pattern=_NAME)]
-    query: Annotated[str, Field(min_length=1)]
-    description: str = ""
-    stem: str | None = None
-    webhooks: tuple[str, ...] | None = None  # None: every webhook
-    examples: RuleExamples = RuleExamples()
-    throttle: ThrottleSettings | None = None  # see monitor.core.routing
-
-
-class WebhookSettings(_Settings):
-    name: Annotated[str, Field(pattern=_NAME)]
-    # Exactly one target: an HTTP endpoint (signed), or an Apprise URL (deliver.apprise_target).
-    url: HttpUrlText | None = None
-    apprise: str | None = None
-    secret: str | tuple[str, ...] | None = None
-    format: Literal["json", "cloudevents", "slack", "discord", "teams"] = "json"
-    timeout: Seconds = 15.0
-    concurrency: int = Field(default=4, ge=1)
-    retry_schedule: tuple[Seconds, ...] | None = None
-    failure_threshold: int = Field(default=5, ge=1)
-    # How long the circuit stays open before one probe; doubles per failed probe (max 10m).
-    breaker_cooldown: Seconds = Field(default=30.0, gt=0, le=600)
-    # One summary per hour or day instead of individual alerts (monitor.core.routing);
-    # digest_at: "HH:MM" UTC when the window closes (hourly: "00:MM"), default "00:00".
-    digest: Literal["hourly", "daily"] | None = None
-    digest_at: str | None = None
-
-    @model_validator(mode="after")
-    def _one_target(self) -> WebhookSettings:
-        if (self.url is None) == (self.apprise is None):
-            raise ValueError("give exactly one of url and apprise")
-        if self.digest_at is not None:
-            from monitor.core.routing import parse_digest_at
-
-            if self.digest is None:
-                raise ValueError("digest_at: set digest (hourly or daily) too")
-            parse_digest_at(self.digest, self.digest_at)
-        if self.apprise is not None and self.secret is not None:
-            raise ValueError("secret: Apprise targets are not signed; remove it")
-        return self
-
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        if self.secret is None:
-            return ()
-        return (self.secret,) if isinstance(self.secret, str) else self.secret
-
-
-class ServerSettings(_Settings):
-    listen: str = "127.0.0.1:8080"
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        from monitor.runtime.httpserver import parse_listen
-
-        parse_listen(value)
-        return value
-
-
-class ClusterSettings(_Settings):
-    """Sharing one PostgreSQL store between instances (also used, harmlessly, on SQLite)."""
-
-    lease: Seconds = 120.0  # how long a claimed feed stays one instance's; > network.deadline
-    heartbeat: Seconds = 10.0  # how often an instance says it is alive
-
-
-class RetentionSettings(_Settings):
-    """How long the store keeps things. Keys outlive text so a re-published item stays seen."""
-
-    content: Seconds = 30 * 86400.0  # item text, for `test-rule --since` backtests
-    keys: Seconds = 365 * 86400.0  # item identity keys, alerts and their deliveries
-
-
-class Config(_Settings):
-    state: str = "sqlite:///state.db"
-    include: tuple[str, ...] = ()
-    network: NetworkSettings = NetworkSettings()
-    server: ServerSettings = ServerSettings()
-    retention: RetentionSettings = RetentionSettings()
-    cluster: ClusterSettings = ClusterSettings()
-    feeds: tuple[FeedSettings, ...]
-    rules: tuple[RuleSettings, ...] = ()
-    webhooks: tuple[WebhookSettings, ...] = ()
-    # Every file the config was read from (for hot reload); not a YAML key.
-    sources: tuple[Path, ...] = Field(default=(), exclude=True)
-
-    def webhooks_for(self, rule: RuleSettings) -> tuple[str, ...]:
-        """Names of the webhooks a rule's alerts go to (the console when none are set)."""
-        if not self.webhooks:
-            return (CONSOLE_WEBHOOK,)
-        if rule.webhooks is None:
-            return tuple(w.name for w in self.webhooks)
-        return rule.webhooks
-
-    def webhook(self, name: str) -> WebhookSettings | None:
-        return next((w for w in self.webhooks if w.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -376,8 +171,6 @@ def _duplicate(names: list[str]) -> int | None:
 
 
 def _check_semantics(config: Config, merged: _Merged) -> None:
-    from monitor.deliver.apprise_target import apprise_host
-    from monitor.documents.sign import validate_secret
     from monitor.query import parse_query
 
     def fail(loc: KeyPath, message: str) -> ConfigError:
