@@ -40,6 +40,9 @@ def test_parse_retry_after_as_the_fetcher_caps_it(
     ("value", "uncapped", "capped"),
     [
         ("99999999", 99999999.0, 6 * 3600.0),
+        # Any number of digits is delay-seconds (the fetcher's own parser took at most 10,
+        # and ignored longer ones; capped, they now wait the cap, as shorter absurd ones do).
+        ("99999999999", 99999999999.0, 6 * 3600.0),
         ("Tue, 08 Oct 2024 12:00:00 GMT", 7 * 86400.0, 6 * 3600.0),
         ("120", 120.0, 120.0),
         ("Tue, 01 Oct 2024 11:00:00 GMT", 0.0, 0.0),
