@@ -17,7 +17,7 @@ import yaml
 
 from monitor.config import parse_duration
 from monitor.errors import ConfigError
-from monitor.fetch.fetcher import display_url
+from monitor.fetch.urls import display_url
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Literal
-
-from monitor.documents.payload import as_utc
 
 # Before attempt 1, 2, ...: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
 DEFAULT_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -19,8 +14,6 @@ JITTER = 0.15
 MAX_RETRY_AFTER = 24 * 3600.0
 
 Verdict = Literal["delivered", "retry", "disable"]
-
-_DELAY_SECONDS = re.compile(r"[0-9]+")
 
 
 def classify(status_code: int | None) -> Verdict:
@@ -58,20 +51,3 @@ def next_delay(
     if retry_after is not None:
         delay = max(delay, min(max(retry_after, 0.0), MAX_RETRY_AFTER))
     return delay
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """A Retry-After header in seconds from ``now``: delay-seconds or an HTTP-date.
-
-    A date in the past gives 0; anything unreadable gives ``None``.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if _DELAY_SECONDS.fullmatch(text):
-        return float(text)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max((as_utc(when) - as_utc(now)).total_seconds(), 0.0)

@@ -35,13 +35,8 @@ import httpx
 from monitor import __version__, log
 from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings, routing_from_config
 from monitor.core.breaker import CircuitBreaker
-from monitor.core.retry import (
-    DEFAULT_SCHEDULE,
-    Verdict,
-    classify,
-    next_delay,
-    parse_retry_after,
-)
+from monitor.core.httpdate import parse_retry_after
+from monitor.core.retry import DEFAULT_SCHEDULE, Verdict, classify, next_delay
 from monitor.deliver.apprise_target import notify_async
 from monitor.deliver.leases import is_dead_local_owner
 from monitor.documents.formats import render

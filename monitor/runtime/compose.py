@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
-from monitor import __version__
 from monitor.config import Config
+from monitor.core.clock import SYSTEM_CLOCK, Clock
 from monitor.deliver.sender import Sender
 from monitor.fetch.fetcher import Fetcher
 from monitor.models import DeliveryOutcome, PollOutcome
 from monitor.net.guard import NetworkPolicy
+from monitor.net.useragent import USER_AGENT
 from monitor.query import RuleSet, compile_rules
 from monitor.runtime.poller import Poller, feed_specs
 from monitor.runtime.workers import FeedWorkers, rule_specs
@@ -25,7 +26,6 @@ from monitor.store import Store
 
 # Fewer feeds than this are parsed faster in-process than worker processes start.
 WORKERS_MIN_FEEDS = 50
-USER_AGENT = f"news-monitor/{__version__} (+https://github.com/news-monitor/news-monitor)"
 
 
 def compile_config_rules(config: Config) -> RuleSet:
@@ -37,7 +37,7 @@ def instance_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def make_fetcher(config: Config) -> Fetcher:
+def make_fetcher(config: Config, *, clock: Clock = SYSTEM_CLOCK) -> Fetcher:
     net = config.network
     return Fetcher(
         policy=NetworkPolicy(allow_private=net.allow_private, allow_cidrs=net.allow_cidrs),
@@ -48,6 +48,7 @@ def make_fetcher(config: Config) -> Fetcher:
         concurrency=net.concurrency,
         per_host=net.per_host,
         per_host_gap=net.per_host_gap,
+        clock=clock,
     )
 
 
@@ -68,11 +69,11 @@ class App:
     poller: Poller
     sender: Sender
     owner: str
-    clock: Callable[[], float] = time.time
+    clock: Clock = SYSTEM_CLOCK
 
     async def poll_all(self) -> list[PollOutcome]:
         """Poll every configured feed now, due or not (``monitor once``)."""
-        now = self.clock()
+        now = self.clock.wall()
         # All feeds are claimed at once: each may wait for its turn behind all the others.
         turns = len(self.config.feeds) * self.config.network.per_host_gap
         states = await asyncio.to_thread(
@@ -87,32 +88,44 @@ class App:
 
     async def drain_deliveries(self, bound: float) -> list[DeliveryOutcome]:
         """Deliver what is due, and retries that fall due within ``bound`` seconds."""
-        deadline = time.monotonic() + bound
+        deadline = self.clock.monotonic() + bound
         outcomes: list[DeliveryOutcome] = []
         while True:
             outcomes.extend(await self.sender.deliver_due())
             next_due = await asyncio.to_thread(self.store.next_delivery_due)
             if next_due is None:
                 return outcomes
-            wait = max(next_due - self.clock(), 0.05)
-            if time.monotonic() + wait > deadline:
+            wait = max(next_due - self.clock.wall(), 0.05)
+            if self.clock.monotonic() + wait > deadline:
                 return outcomes
             await asyncio.sleep(wait)
 
 
 @asynccontextmanager
 async def open_app(config: Config, *, console: TextIO | None = None) -> AsyncIterator[App]:
+    # The process's one clock and one random source (jitter), handed to every part.
+    clock = SYSTEM_CLOCK
+    rng = random.Random()
     rules = compile_config_rules(config)
     store = await asyncio.to_thread(Store, config.state)
     owner = instance_id()
     try:
-        await asyncio.to_thread(store.sync_feeds, feed_specs(config), time.time())
-        fetcher = make_fetcher(config)
-        sender = Sender(config, store, owner=owner, console=console)
+        await asyncio.to_thread(store.sync_feeds, feed_specs(config), clock.wall())
+        fetcher = make_fetcher(config, clock=clock)
+        sender = Sender(config, store, owner=owner, console=console, clock=clock.wall, rng=rng)
         workers = make_workers(config)
         try:
-            poller = Poller(config, store, fetcher, rules, owner=owner, workers=workers)
-            yield App(config=config, store=store, poller=poller, sender=sender, owner=owner)
+            poller = Poller(
+                config, store, fetcher, rules, owner=owner, workers=workers, clock=clock, rng=rng
+            )
+            yield App(
+                config=config,
+                store=store,
+                poller=poller,
+                sender=sender,
+                owner=owner,
+                clock=clock,
+            )
         finally:
             await sender.aclose()
             await fetcher.aclose()

@@ -14,7 +14,6 @@ import contextlib
 import json
 import signal
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -62,10 +61,11 @@ def _mtimes(paths: tuple[Path, ...]) -> dict[Path, float]:
 class Daemon:
     def __init__(self, app: App, config_path: Path) -> None:
         self.app = app
+        self.clock = app.clock  # the process's one clock, from the composition root
         self.config_path = config_path
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.stopping = asyncio.Event()
-        self.last_beat = time.monotonic()  # of this instance's last heartbeat written
+        self.last_beat = self.clock.monotonic()  # of this instance's last heartbeat written
         app.sender.stalled = self.heartbeat_overdue
         self.polls: set[asyncio.Task[PollOutcome]] = set()
         self.backlog = False  # the last claim was full: more feeds are due
@@ -75,7 +75,7 @@ class Daemon:
         self.running_jobs = 0  # scheduler jobs running now (shutdown waits for them)
         self.jobs_idle = asyncio.Event()
         self.mtimes = _mtimes(app.config.sources)
-        self.started = time.time()
+        self.started = self.clock.wall()
         self.totals = {"polls": 0, "poll_errors": 0, "alerts": 0, "delivered": 0}
 
     # -- jobs ------------------------------------------------------------------------------
@@ -86,7 +86,7 @@ class Daemon:
             return
         states = await asyncio.to_thread(
             self.app.store.claim_due_feeds,
-            time.time(),
+            self.clock.wall(),
             owner=self.app.owner,
             lease=self.app.poller.lease,
             limit=capacity,
@@ -147,7 +147,7 @@ class Daemon:
 
     async def seal_digests(self) -> None:
         """Seal the digests whose window has ended (idempotent; any instance may run it)."""
-        sealed = await asyncio.to_thread(self.app.store.seal_due_digests, time.time())
+        sealed = await asyncio.to_thread(self.app.store.seal_due_digests, self.clock.wall())
         if sealed:
             logger.info("digests sealed", count=len(sealed))
             self.wake_delivery()
@@ -164,9 +164,9 @@ class Daemon:
 
     async def heartbeat(self) -> None:
         cluster = self.app.config.cluster
-        now = time.time()
+        now = self.clock.wall()
         await asyncio.to_thread(self.app.store.heartbeat, self.app.owner, __version__, now)
-        self.last_beat = time.monotonic()
+        self.last_beat = self.clock.monotonic()
         taken = await asyncio.to_thread(
             self.app.store.take_over_stale, now, silent_for=cluster.heartbeat * STALE_BEATS
         )
@@ -179,7 +179,7 @@ class Daemon:
         """A beat late by more than one interval: this process stood still (a pause, a
         stopped VM), and others take its work over once it misses ``STALE_BEATS``."""
         overdue = (STALE_BEATS - 1) * self.app.config.cluster.heartbeat
-        return time.monotonic() - self.last_beat > overdue
+        return self.clock.monotonic() - self.last_beat > overdue
 
     async def show_status(self) -> None:
         """On a terminal, a compact line every few seconds instead of a silent wait."""
@@ -195,7 +195,7 @@ class Daemon:
         )
 
     async def prune(self) -> None:
-        now = time.time()
+        now = self.clock.wall()
         retention = self.app.config.retention
         emptied, forgotten = await asyncio.to_thread(
             self.app.store.prune,
@@ -218,7 +218,7 @@ class Daemon:
         except ConfigError as exc:
             logger.error("reload refused: config invalid, keeping the running one", error=str(exc))
             return
-        await asyncio.to_thread(self.app.store.sync_feeds, feed_specs(config), time.time())
+        await asyncio.to_thread(self.app.store.sync_feeds, feed_specs(config), self.clock.wall())
         self.app.config = config
         self.app.poller.reconfigure(config, rules)
         self.app.sender.reconfigure(config)
@@ -245,7 +245,7 @@ class Daemon:
     async def status(self) -> Response:
         body = {
             "instance": self.app.owner,
-            "uptime": round(time.time() - self.started),
+            "uptime": round(self.clock.wall() - self.started),
             "feeds": len(self.app.config.feeds),
             "polls_in_flight": len(self.polls),
             "store_queries": self.app.store.queries,
@@ -333,7 +333,7 @@ class Daemon:
         # runs, let the running ones (all short: delivery rounds run outside the jobs) end.
         self.scheduler.pause()
         # One grace period for everything below, so the whole stop stays within the bound.
-        deadline = time.monotonic() + SHUTDOWN_GRACE
+        deadline = self.clock.monotonic() + SHUTDOWN_GRACE
         if self.running_jobs:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.jobs_idle.wait(), SHUTDOWN_GRACE)
@@ -342,7 +342,7 @@ class Daemon:
             task.cancel()
         await asyncio.gather(*self.polls, return_exceptions=True)
         if self.rounds:
-            remaining = max(deadline - time.monotonic(), 0.1)
+            remaining = max(deadline - self.clock.monotonic(), 0.1)
             _done, late = await asyncio.wait(self.rounds, timeout=remaining)
             for unfinished in late:
                 unfinished.cancel()

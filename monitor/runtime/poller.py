@@ -6,7 +6,10 @@
       ─► parse ─► identify ─► match (worker.process_feed: one call, in a worker process)
       ─► unseen (store.unseen) ─► alerts for the new items' matches (deliver.payload)
       ─► store.record_polls: feed state + items seen + alerts + deliveries, ONE transaction
-         (polls that finish together share it: ``PollRecorder``)
+         (polls that finish together share it: ``GroupCommit``)
+
+What a poll changes on its feed is decided by ``core.polling.decide_poll``: this module only
+awaits and applies.
 
 Every poll ends in a recorded outcome (``PollOutcome``), never an exception: one feed's
 failure never stops the others.
@@ -15,19 +18,26 @@ failure never stops the others.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import random
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import log
 from monitor.config import Config, FeedSettings
+from monitor.core.clock import SYSTEM_CLOCK, Clock
 from monitor.core.identity import alert_id
-from monitor.core.schedule import Adaptation, Timing, adapt, after_failure, after_success
+from monitor.core.polling import (
+    BodyRead,
+    NothingToRead,
+    PollFailed,
+    PollFinding,
+    decide_poll,
+    digest_to_read,
+)
+from monitor.core.schedule import Timing
 from monitor.documents.payload import alert_payload
 from monitor.errors import FeedParseError, StoreError
 from monitor.fetch.fetcher import Fetcher
@@ -36,8 +46,6 @@ from monitor.models import (
     FeedJob,
     FeedSpec,
     FeedState,
-    FeedStatus,
-    FeedUpdate,
     FetchResult,
     Item,
     NewAlert,
@@ -48,62 +56,20 @@ from monitor.models import (
     RuleMatch,
 )
 from monitor.query import RuleSet
+from monitor.runtime.groupcommit import GroupCommit
 from monitor.runtime.workers import FeedWorkers, process_feed, rule_specs
 from monitor.store import Store
 from monitor.text import one_line
 
 logger = log.get("monitor.poll")
 
-# A 301/308 must be seen this many polls in a row before the stored URL follows it.
-PERMANENT_REDIRECT_POLLS = 3
+# Polls written in one transaction at most: one fsync for many polls (SQLite), yet a
+# transaction short enough not to hold the write lock long.
+RECORD_BATCH = 200
 
 
-class PollRecorder:
-    """Group commit: polls that finish while a write is in progress share the next one.
-
-    On SQLite every transaction ends in an fsync; with hundreds of polls finishing per
-    second, one transaction per poll would make the disk the limit. Idle, a poll's record
-    is written at once, alone. A batch that fails fails every poll in it (none half-written).
-    """
-
-    MAX_BATCH = 200
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._pending: list[tuple[PollRecord, asyncio.Future[PollCommit]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def record(self, poll: PollRecord) -> PollCommit:
-        done: asyncio.Future[PollCommit] = asyncio.get_running_loop().create_future()
-        self._pending.append((poll, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_pending())
-        return await done
-
-    async def _write_pending(self) -> None:
-        while self._pending:
-            batch = self._pending[: self.MAX_BATCH]
-            del self._pending[: self.MAX_BATCH]
-            try:
-                commits = await asyncio.to_thread(
-                    self.store.record_polls, [poll for poll, _ in batch]
-                )
-            except Exception as exc:  # handed to every poll of the batch, which reports it
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            for (_, done), commit in zip(batch, commits, strict=True):
-                if not done.done():
-                    done.set_result(commit)
-
-
-def body_digest(result: FetchResult) -> str:
-    """Identifies what a 200 gave to parse: the body, and what its parse depends on besides."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"{result.url}\n{result.content_type}\n".encode("utf-8", "surrogatepass"))
-    digest.update(result.body)
-    return digest.hexdigest()
+def _timing(feed: FeedSettings) -> Timing:
+    return Timing(feed.interval, feed.min_interval, feed.max_interval)
 
 
 def feed_specs(config: Config) -> list[FeedSpec]:
@@ -122,7 +88,7 @@ class Poller:
         *,
         owner: str,
         workers: FeedWorkers | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
@@ -133,7 +99,9 @@ class Poller:
         self.workers = workers  # None: parse and match in this process (a few feeds)
         self.clock = clock
         self.rng = rng or random.Random()
-        self.recorder = PollRecorder(store)
+        self.recorder: GroupCommit[PollRecord, PollCommit] = GroupCommit(
+            lambda polls: self.store.record_polls(polls), max_batch=RECORD_BATCH
+        )
         self._feeds = {f.url: f for f in config.feeds}
         self._webhooks = {r.name: config.webhooks_for(r) for r in config.rules}
 
@@ -188,10 +156,10 @@ class Poller:
         )
         if result.outcome == "error":
             return await self._record_failure(feed, state, result, result.error_kind or "error")
-        digest = body_digest(result) if result.outcome == "ok" else state.body_digest
-        if result.outcome == "not_modified" or digest == state.body_digest:
+        digest = digest_to_read(state, result)
+        if digest is None:
             # Nothing new to read: a 304, or the very body whose items are recorded already.
-            return await self._record_success(feed, state, result, None, digest)
+            return await self._record_success(feed, state, result, None, None)
         try:
             processed = await self._process(feed, result)
         except FeedParseError as exc:
@@ -216,24 +184,6 @@ class Poller:
             return process_feed(job, self.rules)
         return await self.workers.process(job)
 
-    def _timing(self, feed: FeedSettings) -> Timing:
-        return Timing(feed.interval, feed.min_interval, feed.max_interval)
-
-    def _redirect(
-        self, state: FeedState, result: FetchResult
-    ) -> tuple[str | None, int, str | None]:
-        """(redirect_target, redirect_count, new fetch_url) after this response."""
-        target = result.permanent_redirect
-        if not target:
-            return None, 0, None
-        count = state.redirect_count + 1 if target == state.redirect_target else 1
-        if count >= PERMANENT_REDIRECT_POLLS and target != state.fetch_url:
-            logger.warning(
-                "feed moved permanently", feed=state.name, old_url=state.fetch_url, new_url=target
-            )
-            return None, 0, target
-        return target, count, None
-
     async def _record_success(
         self,
         feed: FeedSettings,
@@ -242,52 +192,25 @@ class Poller:
         processed: ProcessedFeed | None,
         digest: str | None,
     ) -> PollOutcome:
-        """Record a poll that read the feed: ``processed`` None when there was nothing to read
-        (a 304, or the body read last time); ``digest`` is the body's (``body_digest``)."""
-        now = self.clock()
+        """Record a poll that read the feed: ``processed`` and ``digest`` (``body_digest``) are
+        None when there was nothing to read (a 304, or the body read last time)."""
+        now = self.clock.wall()
         items = processed.items if processed else ()
         new_items = await asyncio.to_thread(self.store.unseen, feed.url, items) if items else []
         new_alerts = self._alerts(new_items, processed, now)
-        target, count, moved_to = self._redirect(state, result)
-        if processed is None:  # the hint of the body read last time still holds
-            ttl = state.ttl
-        else:
-            ttl = float(processed.ttl_seconds) if processed.ttl_seconds else None
-        # The first poll of a feed sees everything as new; that is no gap.
-        possible_gap = (
-            state.last_success_at is not None and len(items) > 1 and len(new_items) == len(items)
-        )
-        timing = self._timing(feed)
-        adapted = adapt(
-            timing,
-            Adaptation(state.current_interval, state.item_rate),
-            new_items=len(new_items),
-            since_last_success=None
-            if state.last_success_at is None
-            else now - state.last_success_at,
-            possible_gap=possible_gap,
-        )
-        update = FeedUpdate(
-            status="ok",
-            polled_at=now,
-            next_poll_at=after_success(
-                now, adapted.interval, timing, self.rng, max_age=result.max_age, ttl=ttl
-            ),
-            interval=adapted.interval,
-            error_count=0,
-            success=True,
-            item_rate=adapted.item_rate,
-            possible_gap=possible_gap,
-            etag=result.etag if result.outcome == "ok" else state.etag,
-            last_modified=result.last_modified if result.outcome == "ok" else state.last_modified,
-            fetch_url=moved_to,
-            redirect_target=target,
-            redirect_count=count,
-            body_digest=digest,
-            ttl=ttl,
-        )
-        commit = await self.recorder.record(
-            PollRecord(feed.url, update, new_items, new_alerts, now)
+        found: PollFinding = NothingToRead()
+        if processed is not None and digest is not None:
+            found = BodyRead(digest, len(items), len(new_items), processed.ttl_seconds)
+        decision = decide_poll(_timing(feed), state, result, found, now=now, rng=self.rng)
+        if decision.update.fetch_url is not None:
+            logger.warning(
+                "feed moved permanently",
+                feed=state.name,
+                old_url=state.fetch_url,
+                new_url=decision.update.fetch_url,
+            )
+        commit = await self.recorder.commit(
+            PollRecord(feed.url, decision.update, new_items, new_alerts, now)
         )
         created = [a for a in new_alerts if a.id in commit.alert_ids]
         for alert in created:
@@ -295,11 +218,11 @@ class Poller:
         return PollOutcome(
             feed.name,
             feed.url,
-            "unchanged" if result.outcome == "ok" and processed is None else result.outcome,
+            decision.result,
             new_items=commit.new_items,
             alerts=commit.alert_ids,
             alert_rules=tuple(a.rule for a in created),
-            possible_gap=possible_gap,
+            possible_gap=decision.update.possible_gap,
             elapsed=result.elapsed,
             bytes_read=result.bytes_read,
         )
@@ -307,45 +230,25 @@ class Poller:
     async def _record_failure(
         self, feed: FeedSettings, state: FeedState, result: FetchResult, kind: str
     ) -> PollOutcome:
-        now = self.clock()
-        errors = state.error_count + 1
-        status: FeedStatus = (
-            "disabled" if kind == "gone" else "refused" if kind == "refused" else "backoff"
+        now = self.clock.wall()
+        decision = decide_poll(
+            _timing(feed), state, result, PollFailed(kind), now=now, rng=self.rng
         )
-        update = FeedUpdate(
-            status=status,
-            polled_at=now,
-            next_poll_at=after_failure(
-                now,
-                state.current_interval,
-                self._timing(feed),
-                errors,
-                self.rng,
-                retry_after=result.retry_after,
-            ),
-            interval=state.current_interval,
-            error_count=errors,
-            success=False,
-            item_rate=state.item_rate,
-            last_error=result.error,
-            last_error_kind=kind,
-            redirect_target=state.redirect_target,
-            redirect_count=state.redirect_count,
-        )
-        await self.recorder.record(PollRecord(feed.url, update, [], [], now))
+        update = decision.update
+        await self.recorder.commit(PollRecord(feed.url, update, [], [], now))
         logger.warning(
             "poll failed",
             feed=feed.name,
             url=state.fetch_url,
             kind=kind,
             error=result.error,
-            status=status,
+            status=update.status,
             retry_in=round(update.next_poll_at - now),
         )
         return PollOutcome(
             feed.name,
             feed.url,
-            "error",
+            decision.result,
             error_kind=kind,
             error=result.error,
             elapsed=result.elapsed,

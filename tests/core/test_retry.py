@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from monitor.core.retry import DEFAULT_SCHEDULE, classify, next_delay, parse_retry_after
+from monitor.core.httpdate import parse_retry_after
+from monitor.core.retry import DEFAULT_SCHEDULE, classify, next_delay
 
 DAY = 24 * 3600.0
 

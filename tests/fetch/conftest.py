@@ -1,4 +1,5 @@
-"""Fixtures: a helper to run fetches (the misbehaving ``server`` is in tests/conftest.py)."""
+"""Fixtures: a helper to run fetches against the misbehaving real ``server`` (in
+tests/conftest.py) or against a ``site`` behind a mock transport (no socket)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from monitor.fetch.fetcher import Fetcher
 from monitor.models import FetchResult
 from monitor.net.guard import NetworkPolicy
+from tests.fetch.mock import MockSite
 
 LOCAL = NetworkPolicy(allow_private=True)
 
@@ -45,3 +47,16 @@ class FetchRunner:
 @pytest.fixture
 def fetch() -> FetchRunner:
     return FetchRunner()
+
+
+@pytest.fixture
+def site() -> MockSite:
+    return MockSite()
+
+
+@pytest.fixture
+def fetch_mock(site: MockSite) -> FetchRunner:
+    """Fetches that go through ``site``'s mock transport."""
+    runner = FetchRunner()
+    runner.defaults["transport"] = site.transport
+    return runner

@@ -1,4 +1,4 @@
-"""Pure pieces of the fetcher: Retry-After, freshness lifetime, bounded inflating."""
+"""Pure pieces of the fetcher: freshness lifetime, URLs shown, bounded inflating."""
 
 from __future__ import annotations
 
@@ -9,30 +9,11 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.errors import FetchError
-from monitor.fetch.fetcher import Inflater, display_url, parse_max_age, parse_retry_after
+from monitor.fetch.caching import parse_max_age
+from monitor.fetch.inflate import Inflater
+from monitor.fetch.urls import display_url
 
 NOW = datetime(2024, 10, 1, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("0", 0.0),
-        ("120", 120.0),
-        (" 30 ", 30.0),
-        ("99999999", 6 * 3600.0),
-        ("-5", None),
-        ("1.5", None),
-        ("Tue, 01 Oct 2024 12:10:00 GMT", 600.0),
-        ("Tue, 01 Oct 2024 11:00:00 GMT", 0.0),
-        ("Tue, 08 Oct 2024 12:00:00 GMT", 6 * 3600.0),
-        ("tomorrow", None),
-    ],
-)
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value, NOW) == expected
 
 
 @pytest.mark.parametrize(

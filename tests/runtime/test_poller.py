@@ -16,6 +16,8 @@ import structlog.testing
 from sqlalchemy.exc import OperationalError
 
 from monitor.config import Config, FeedSettings, NetworkSettings, RuleSettings
+from monitor.core.clock import Clock
+from monitor.core.polling import PERMANENT_REDIRECT_POLLS
 from monitor.core.schedule import JITTER
 from monitor.errors import FeedParseError
 from monitor.models import (
@@ -31,7 +33,8 @@ from monitor.models import (
 )
 from monitor.query import compile_rules
 from monitor.runtime.compose import compile_config_rules, make_fetcher
-from monitor.runtime.poller import PERMANENT_REDIRECT_POLLS, Poller, PollRecorder, feed_specs
+from monitor.runtime.groupcommit import GroupCommit
+from monitor.runtime.poller import RECORD_BATCH, Poller, feed_specs
 from monitor.runtime.workers import FeedWorkers, process_feed
 from monitor.store import Store
 from tests.fetch.server import Handler, Server, serving
@@ -96,7 +99,7 @@ class Harness:
                     fetcher,
                     compile_config_rules(self.config),
                     owner="test",
-                    clock=lambda: self.now,
+                    clock=Clock(wall=lambda: self.now),
                     rng=random.Random(1),
                 )
                 [state] = self.store.claim_due_feeds(
@@ -361,13 +364,13 @@ def test_polls_finishing_together_share_one_transaction(tmp_path: Path) -> None:
         return write(polls)
 
     store.record_polls = counting  # type: ignore[method-assign]
-    recorder = PollRecorder(store)
+    recorder = GroupCommit(store.record_polls, max_batch=RECORD_BATCH)  # as the poller's
     item = Item("k", "s", "f", "", "t", "l", "", "", None)
 
     async def record_all() -> list[PollCommit]:
         update = FeedUpdate("ok", T0, T0 + 600, 600, 0, True)
         jobs = [
-            recorder.record(PollRecord(u, update, [replace(item, feed_url=u)], [], T0))
+            recorder.commit(PollRecord(u, update, [replace(item, feed_url=u)], [], T0))
             for u in urls
         ]
         return list(await asyncio.gather(*jobs))

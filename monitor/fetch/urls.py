@@ -1,0 +1,39 @@
+"""Feed URLs as the fetcher checks and shows them."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+
+def display_url(url: str) -> str:
+    """``url`` without user:password, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be fetched at all, or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        return f"invalid URL {url!r}: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return f"unsupported URL scheme {parts.scheme!r} in {display_url(url)} (http or https only)"
+    if not parts.hostname:
+        return f"no host in URL {display_url(url)}"
+    return None
+
+
+def origin(url: str) -> str:
+    """scheme://host:port, lowercased and without credentials: what may share a connection."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".lower()
+
+
+def host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
