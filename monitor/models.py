@@ -211,6 +211,16 @@ class DeliveryResult:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptReply:
+    """What one delivery attempt got back, before it is judged (``core.delivery``)."""
+
+    status: int | None = None  # the HTTP status; None: no response, or an Apprise target
+    error: str | None = None  # why no response came, or why Apprise failed; None: it did not
+    retry_after: float | None = None  # seconds, from a Retry-After header
+    location: str | None = None  # a redirect's target (never followed)
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryRecord:
     """A delivery with its alert, for operators (``monitor alerts``)."""
 
@@ -301,3 +311,13 @@ class DeliveryOutcome:
     error: str | None = None
     latency: float | None = None  # alert created -> delivered, seconds
     published_lag: float | None = None  # item published -> delivered, seconds
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptDecision:
+    """What one attempt means (``core.delivery.attempt_result``), for the sender to apply."""
+
+    outcome: DeliveryOutcome  # reported to the caller
+    result: DeliveryResult  # written to the delivery's row
+    retry_in: float | None  # seconds until the next attempt; None when none follows
+    disable_reason: str | None  # a 410: the webhook is disabled, for this reason

@@ -1,6 +1,6 @@
-"""Webhook delivery, the pure side: payload, consumer formats, signing, retry and breaker.
+"""Delivery, the shell around ``core.delivery``: it sends, the core decides what came of it.
 
-``payload`` builds our documented alert document, ``formats`` renders it for each kind of
-consumer, ``sign`` adds Standard Webhooks headers, ``retry`` and ``breaker`` decide when to
-try again. Nothing here does I/O; the outbox and the sender call these functions.
+``sender`` drains the outbox in lanes (one per webhook: batches, leases, breaker, group
+commit), ``http_target`` makes one signed POST, ``apprise_target`` one Apprise notification,
+``leases`` takes back the claims of a dead local instance.
 """

@@ -15,42 +15,41 @@ Guarantees: at least once, never "exactly once". A delivery is marked delivered 
 (endpoint paused, webhook just disabled) is released back to the outbox untouched: it keeps
 its attempts. Order: one webhook's alerts go out oldest first (strictly so with
 ``concurrency: 1``); there is no ordering across webhooks.
+
+What an attempt means (delivered, retry when, dead, disable on 410) is decided in
+``core.delivery``; this module awaits, applies, and reads time only from its ``Clock``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import math
 import random
 import sys
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TextIO
 
 import httpx
 
-from monitor import __version__, log
+from monitor import log
 from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings, routing_from_config
 from monitor.core.breaker import CircuitBreaker
-from monitor.core.httpdate import parse_retry_after
-from monitor.core.retry import DEFAULT_SCHEDULE, Verdict, classify, next_delay
+from monitor.core.clock import SYSTEM_CLOCK, Clock
+from monitor.core.delivery import attempt_result
+from monitor.core.retry import DEFAULT_SCHEDULE
 from monitor.deliver.apprise_target import notify_async
+from monitor.deliver.http_target import WebhookPoster
 from monitor.deliver.leases import is_dead_local_owner
-from monitor.documents.formats import render
-from monitor.documents.sign import signature_headers
-from monitor.errors import DeliveryError, FetchError
 from monitor.models import (
-    AttemptResult,
+    AttemptDecision,
+    AttemptReply,
     DeliveryJob,
     DeliveryOutcome,
     DeliveryResult,
-    DeliveryState,
 )
-from monitor.net.clients import OneConnectionClients, one_connection_transport
 from monitor.net.guard import NetworkPolicy
+from monitor.net.useragent import USER_AGENT
 from monitor.store import Store
 
 logger = log.get("monitor.deliver")
@@ -58,14 +57,12 @@ logger = log.get("monitor.deliver")
 # A lane claims this many deliveries per concurrency slot: enough to keep a fast consumer
 # busy between claims, few enough that the lease (which must outlast the batch) stays short.
 BATCH_PER_SLOT = 16
-IDLE_CLIENTS_MAX = 256  # idle keep-alive connections kept over all webhooks
 # Lease room beyond the batch's worst case (every wave timing out): claiming, recording.
 LEASE_MARGIN = 10.0
 CONSOLE_BATCH = 500
 # Outcomes wait this long to share a transaction: each costs ~1 ms of CPU and an fsync, and
 # a fast consumer yields one outcome per millisecond. The lease covers the wait.
 RECORD_GATHER = 0.02
-USER_AGENT = f"news-monitor/{__version__}"
 
 
 class _Recorder:
@@ -110,38 +107,6 @@ class _Recorder:
             task.result()
 
 
-class _WebhookClient(httpx.AsyncClient):
-    """One SSRF-guarded connection; ``send_direct`` skips the client layer.
-
-    A webhook send needs nothing from it (URL merging, cookies, auth, redirects, event
-    hooks), and it cost a quarter of a request's CPU. The client is kept for its lifecycle:
-    ``OneConnectionClients`` lends clients out and closes them.
-    """
-
-    def __init__(self, policy: NetworkPolicy) -> None:
-        self._transport_direct = one_connection_transport(policy)
-        super().__init__(
-            transport=self._transport_direct,
-            follow_redirects=False,  # a 3xx is a failure: consumers must give the real URL
-            trust_env=False,  # an environment proxy would bypass the SSRF guard
-        )
-
-    async def send_direct(self, request: httpx.Request) -> httpx.Response:
-        """The response, body read, its connection back in the pool for the next send."""
-        response = await self._transport_direct.handle_async_request(request)
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
-
-
-@functools.lru_cache(maxsize=256)
-def _url(url: str) -> httpx.URL:
-    """Parsed once per webhook URL, not once per send."""
-    return httpx.URL(url)
-
-
 class Sender:
     def __init__(
         self,
@@ -149,10 +114,13 @@ class Sender:
         store: Store,
         *,
         owner: str,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         console: TextIO | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """``transport``, if given, takes every signed POST (tests); by default each webhook
+        sends on its own SSRF-guarded one-connection clients."""
         self.store = store
         self.owner = owner
         self.clock = clock
@@ -161,11 +129,7 @@ class Sender:
         self._policy = NetworkPolicy(
             allow_private=config.network.allow_private, allow_cidrs=config.network.allow_cidrs
         )
-        # One-connection clients per webhook (a send takes one for its duration); the
-        # semaphores cap how many a webhook has busy, so the idle cap is only a backstop.
-        self._clients = OneConnectionClients(
-            lambda: _WebhookClient(self._policy), max_idle=IDLE_CLIENTS_MAX
-        )
+        self.poster = WebhookPoster(self._policy, clock.wall, USER_AGENT, transport)
         self._recorder = _Recorder(store)
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limits: dict[str, tuple[int, asyncio.Semaphore]] = {}  # (size, semaphore)
@@ -200,7 +164,7 @@ class Sender:
         self._stopping = True
 
     async def aclose(self) -> None:
-        await self._clients.aclose()
+        await self.poster.aclose()
 
     async def deliver_due(self) -> list[DeliveryOutcome]:
         """One round: a lane per webhook with work due; returns once every outcome is recorded.
@@ -210,7 +174,7 @@ class Sender:
         if not self._recovered:
             await asyncio.to_thread(self._recover)
             self._recovered = True
-        due = await asyncio.to_thread(self.store.due_webhooks, self.clock())
+        due = await asyncio.to_thread(self.store.due_webhooks, self.clock.wall())
         known = {*self._hooks, CONSOLE_WEBHOOK}
         names = sorted(name for name in due & known if name not in self._busy)
         # Busy from now, not from when each lane's task first runs: a concurrent round
@@ -250,7 +214,7 @@ class Sender:
             while (hook := self._hooks.get(name)) is not None and not self._stopping:
                 size = self._batch_size(hook)
                 lease = self._lease(hook, size)
-                lease_end = time.monotonic() + lease  # the store's lease starts after this
+                lease_end = self.clock.monotonic() + lease  # the store's lease starts after this
                 jobs = await self._claim(name, size, lease)
                 self._gone.discard(name)  # claimed again: it is enabled again
                 # Oldest first: tasks start in order and the semaphore wakes waiters in order.
@@ -267,7 +231,7 @@ class Sender:
     async def _claim(self, name: str, limit: int, lease: float) -> list[DeliveryJob]:
         return await asyncio.to_thread(
             self.store.claim_due_deliveries,
-            self.clock(),
+            self.clock.wall(),
             owner=self.owner,
             lease=lease,
             limit=limit,
@@ -277,14 +241,23 @@ class Sender:
     def _to_console(self, job: DeliveryJob) -> DeliveryOutcome:
         self.console.write(json.dumps(job.payload, ensure_ascii=False) + "\n")
         self.console.flush()
-        return self._finish(job, "delivered", 200, None)
+        decision = attempt_result(
+            job,
+            AttemptReply(200),
+            schedule=DEFAULT_SCHEDULE,
+            url=None,
+            now=self.clock.wall(),
+            rng=self.rng,
+        )
+        self._recorder.record(decision.result)
+        return decision.outcome
 
     async def _send_one(
         self, hook: WebhookSettings, job: DeliveryJob, lease_end: float
     ) -> DeliveryOutcome:
         breaker = self._breakers[hook.name]
         async with self._limits[hook.name][1]:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if (
                 self._stopping
                 or hook.name in self._gone
@@ -298,115 +271,44 @@ class Sender:
                 self._recorder.release(job.delivery_id)
                 return DeliveryOutcome(job.delivery_id, job.alert_id, hook.name, "paused")
             if hook.apprise is not None:
-                status, retry_after = None, None
                 error = await notify_async(hook.apprise, job.payload, hook.timeout, self._policy)
-                verdict: Verdict = "retry" if error else "delivered"
+                reply = AttemptReply(error=error)
             else:
-                status, error, retry_after = await self._post(hook, hook.url or "", job)
-                verdict = classify(status)
-        if verdict == "delivered":
-            breaker.record_success(time.monotonic())
-            return self._finish(job, "delivered", status, None)
-        breaker.record_failure(time.monotonic())
-        if verdict == "disable":
-            self._gone.add(hook.name)
-            reason = f"HTTP 410 Gone from {hook.url}: webhook disabled"
-            await asyncio.to_thread(self.store.disable_webhook, hook.name, reason, self.clock())
-            logger.error("webhook disabled", webhook=hook.name, reason=reason)
-            return self._finish(job, "disabled", status, reason)
+                reply = await self.poster.post(hook, job)
+        ended = self.clock.wall()
         schedule = hook.retry_schedule or DEFAULT_SCHEDULE
-        delay = next_delay(job.attempts + 1, schedule, retry_after=retry_after, rng=self.rng)
-        logger.warning(
-            "delivery failed",
-            webhook=hook.name,
-            alert_id=job.alert_id,
-            attempt=job.attempts + 1,
-            error=error,
-            next="dead" if delay is None else f"retry in {delay:.0f}s",
+        decision = attempt_result(
+            job, reply, schedule=schedule, url=hook.url, now=ended, rng=self.rng
         )
-        if delay is None:
-            return self._finish(job, "dead", status, error)
-        return self._finish(job, "retry", status, error, delay)
+        await self._apply(hook, breaker, job, decision, ended)
+        return decision.outcome
 
-    async def _post(
-        self, hook: WebhookSettings, url: str, job: DeliveryJob
-    ) -> tuple[int | None, str | None, float | None]:
-        """(status code or None, error text or None, Retry-After seconds or None)."""
-        sent_at = datetime.now(UTC)
-        try:
-            content_type, body = render(hook.format, job.payload)
-            headers = {
-                "user-agent": USER_AGENT,
-                "content-type": content_type,
-                "webhook-id": job.alert_id,
-            }
-            headers["webhook-timestamp"] = str(int(sent_at.timestamp()))
-            if hook.secrets:
-                headers.update(signature_headers(job.alert_id, sent_at, body, hook.secrets))
-        except DeliveryError as exc:  # config validation should make this unreachable
-            return None, str(exc), None
-        request = httpx.Request(
-            "POST",
-            _url(url),
-            content=body,
-            headers=headers,
-            extensions={"timeout": httpx.Timeout(hook.timeout).as_dict()},
-        )
-        try:
-            async with self._clients.client(hook.name) as client, asyncio.timeout(hook.timeout):
-                response = await client.send_direct(request)
-        except TimeoutError:
-            return None, f"timed out after {hook.timeout:g}s", None
-        except FetchError as exc:  # the SSRF guard refused the address the host resolves to
-            return None, str(exc), None
-        except httpx.HTTPError as exc:
-            return None, f"{exc.__class__.__name__}: {exc}" if str(exc) else repr(exc), None
-        if 200 <= response.status_code < 300:
-            return response.status_code, None, None
-        retry_after = None
-        if response.status_code in (429, 503):
-            retry_after = parse_retry_after(response.headers.get("retry-after"), sent_at)
-        error = f"HTTP {response.status_code}"
-        if 300 <= response.status_code < 400:
-            error += f" redirect to {response.headers.get('location', '?')} (not followed)"
-        return response.status_code, error, retry_after
-
-    def _finish(
+    async def _apply(
         self,
+        hook: WebhookSettings,
+        breaker: CircuitBreaker,
         job: DeliveryJob,
-        result: AttemptResult,
-        status: int | None,
-        error: str | None,
-        delay: float = 0.0,
-    ) -> DeliveryOutcome:
-        now = self.clock()
-        state: DeliveryState
-        next_at: float | None
-        if result == "delivered":
-            state, next_at = "delivered", None
-        elif result == "dead":
-            state, next_at = "dead", None
-        else:  # retry; or disabled: kept failed, re-sent once the webhook is enabled again
-            state, next_at = "failed", now + delay
-        delivered = state == "delivered"
-        self._recorder.record(
-            DeliveryResult(
-                job.delivery_id,
-                state=state,
-                attempts=job.attempts + 1,
-                next_attempt_at=next_at,
-                last_error=error,
-                last_status=status,
-                delivered_at=now if delivered else None,
+        decision: AttemptDecision,
+        now: float,
+    ) -> None:
+        """Tell the breaker, disable the webhook on a 410, log a failure, record the row."""
+        outcome = decision.outcome
+        if outcome.result == "delivered":
+            breaker.record_success(self.clock.monotonic())
+        else:
+            breaker.record_failure(self.clock.monotonic())
+        if decision.disable_reason is not None:
+            self._gone.add(hook.name)
+            reason = decision.disable_reason
+            await asyncio.to_thread(self.store.disable_webhook, hook.name, reason, now)
+            logger.error("webhook disabled", webhook=hook.name, reason=reason)
+        elif outcome.result != "delivered":
+            logger.warning(
+                "delivery failed",
+                webhook=hook.name,
+                alert_id=job.alert_id,
+                attempt=job.attempts + 1,
+                error=outcome.error,
+                next="dead" if decision.retry_in is None else f"retry in {decision.retry_in:.0f}s",
             )
-        )
-        return DeliveryOutcome(
-            job.delivery_id,
-            job.alert_id,
-            job.webhook,
-            result,
-            status_code=status,
-            error=error,
-            latency=now - job.alert_created_at if delivered else None,
-            published_lag=now - job.published if delivered and job.published else None,
-        )
+        self._recorder.record(decision.result)

@@ -112,7 +112,7 @@ async def open_app(config: Config, *, console: TextIO | None = None) -> AsyncIte
     try:
         await asyncio.to_thread(store.sync_feeds, feed_specs(config), clock.wall())
         fetcher = make_fetcher(config, clock=clock)
-        sender = Sender(config, store, owner=owner, console=console, clock=clock.wall, rng=rng)
+        sender = Sender(config, store, owner=owner, console=console, clock=clock, rng=rng)
         workers = make_workers(config)
         try:
             poller = Poller(

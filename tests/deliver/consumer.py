@@ -1,4 +1,4 @@
-"""A scriptable local webhook consumer, and an outbox to feed the sender, for sender tests.
+"""A scriptable local webhook consumer, an outbox to feed the sender, and ways to run it.
 
 The consumer listens on 127.0.0.1 only, verifies signatures with the standardwebhooks
 package, answers each request as its script says and counts concurrent requests.
@@ -6,7 +6,9 @@ package, answers each request as its script says and counts concurrent requests.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -16,11 +18,23 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import httpx
 from standardwebhooks import Webhook
 
 from monitor.config import Config
+from monitor.core.clock import Clock
+from monitor.deliver.sender import Sender
 from monitor.documents.payload import alert_payload
-from monitor.models import Alert, FeedSpec, FeedUpdate, FieldHit, Item, NewAlert
+from monitor.models import (
+    Alert,
+    DeliveryOutcome,
+    DeliveryRecord,
+    FeedSpec,
+    FeedUpdate,
+    FieldHit,
+    Item,
+    NewAlert,
+)
 from monitor.store import Store
 from tests.e2e.servers import LocalServer
 
@@ -115,14 +129,23 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the sender gave up (timeout) and closed the connection
 
 
-class Clock:
-    """A settable clock for the outbox (due times); the breaker keeps real monotonic time."""
+class SettableWall:
+    """A wall clock the test sets (due times, signing time); ``clock()`` is the sender's
+    ``Clock``, whose monotonic time (breaker, deadlines) stays real."""
 
     def __init__(self, now: float = T0) -> None:
         self.now = now
 
     def __call__(self) -> float:
         return self.now
+
+    def clock(self) -> Clock:
+        return Clock(wall=self, monotonic=time.monotonic)
+
+
+def real_wall() -> SettableWall:
+    """Starting at the real time: a consumer checks a signature's timestamp against that."""
+    return SettableWall(time.time())
 
 
 def make_config(*webhooks: dict[str, Any], **extra: Any) -> Config:
@@ -173,3 +196,35 @@ def add_alerts(
     update = FeedUpdate("ok", T0, T0 + 600, 600, 0, True)
     store.record_poll(FEED, update, items, alerts, T0)
     return [alert.id for alert in alerts]
+
+
+def hook(name: str, url: str, **settings: Any) -> dict[str, Any]:
+    return {"name": name, "url": url, "secret": [SECRET], **settings}
+
+
+def make_sender(
+    store: Store,
+    wall: SettableWall,
+    *hooks: dict[str, Any],
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Sender:
+    config = make_config(*hooks)
+    return Sender(
+        config, store, owner="test", clock=wall.clock(), rng=random.Random(7), transport=transport
+    )
+
+
+def rounds(sender: Sender, count: int = 1) -> list[list[DeliveryOutcome]]:
+    """``count`` delivery rounds, then the sender closed."""
+
+    async def run() -> list[list[DeliveryOutcome]]:
+        try:
+            return [await sender.deliver_due() for _ in range(count)]
+        finally:
+            await sender.aclose()
+
+    return asyncio.run(run())
+
+
+def deliveries(store: Store, webhook: str | None = None) -> dict[str, DeliveryRecord]:
+    return {r.alert_id: r for r in store.list_deliveries(limit=1000, webhook=webhook)}

@@ -13,16 +13,24 @@ from monitor.deliver.apprise_target import TITLE_LIMIT, apprise_message
 from monitor.deliver.sender import Sender
 from monitor.errors import ConfigError
 from monitor.store import Store
-from tests.deliver.consumer import T0, Clock, Consumer, Reply, add_alerts, make_config
-from tests.deliver.test_sender import deliveries, rounds
+from tests.deliver.consumer import (
+    T0,
+    Consumer,
+    Reply,
+    SettableWall,
+    add_alerts,
+    deliveries,
+    make_config,
+    rounds,
+)
 
 
 def apprise_hook(consumer: Consumer, **settings: Any) -> dict[str, Any]:
     return {"name": "ap", "apprise": f"json://127.0.0.1:{consumer.port}/notify", **settings}
 
 
-def sender(store: Store, clock: Clock, config: Config) -> Sender:
-    return Sender(config, store, owner="test", clock=clock, rng=random.Random(7))
+def sender(store: Store, wall: SettableWall, config: Config) -> Sender:
+    return Sender(config, store, owner="test", clock=wall.clock(), rng=random.Random(7))
 
 
 def test_an_apprise_target_gets_title_link_and_snippets() -> None:
@@ -45,7 +53,7 @@ def test_delivered_through_apprise_to_a_local_endpoint(store: Store) -> None:
     consumer = Consumer()
     try:
         (alert,) = add_alerts(store, 1, ("ap",))
-        (outcomes,) = rounds(sender(store, Clock(), make_config(apprise_hook(consumer))))
+        (outcomes,) = rounds(sender(store, SettableWall(), make_config(apprise_hook(consumer))))
     finally:
         consumer.close()
     assert [o.result for o in outcomes] == ["delivered"]
@@ -61,15 +69,15 @@ def test_delivered_through_apprise_to_a_local_endpoint(store: Store) -> None:
 
 def test_a_failing_apprise_endpoint_is_retried_on_the_schedule(store: Store) -> None:
     consumer = Consumer(script=lambda n: Reply(500 if n == 1 else 200))
-    clock = Clock()
+    wall = SettableWall()
     try:
         (alert,) = add_alerts(store, 1, ("ap",))
         config = make_config(apprise_hook(consumer))
-        (first,) = rounds(sender(store, clock, config))
+        (first,) = rounds(sender(store, wall, config))
         record = deliveries(store)[alert]
         assert record.next_attempt_at is not None
-        clock.now = record.next_attempt_at
-        (second,) = rounds(sender(store, clock, config))
+        wall.now = record.next_attempt_at
+        (second,) = rounds(sender(store, wall, config))
     finally:
         consumer.close()
     assert [o.result for o in first] == ["retry"]
@@ -85,7 +93,7 @@ def test_a_loopback_apprise_host_is_refused_unless_private_is_allowed(store: Sto
     try:
         (alert,) = add_alerts(store, 1, ("ap",))
         config = make_config(apprise_hook(consumer), network={"allow_private": False})
-        (outcomes,) = rounds(sender(store, Clock(), config))
+        (outcomes,) = rounds(sender(store, SettableWall(), config))
     finally:
         consumer.close()
     assert [o.result for o in outcomes] == ["retry"]

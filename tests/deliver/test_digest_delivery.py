@@ -11,7 +11,7 @@ import jsonschema
 
 from monitor.core import routing as digest
 from monitor.deliver.sender import Sender
-from tests.deliver.consumer import SECRET, T0, Clock, Consumer, add_alerts, make_config, open_store
+from tests.deliver.consumer import SECRET, Consumer, add_alerts, make_config, open_store, real_wall
 
 SCHEMA = json.loads(
     (Path(__file__).parents[2] / "monitor/documents/schema/digest.v1.json").read_text()
@@ -25,16 +25,18 @@ def test_a_daily_digest_is_delivered_signed_and_valid(tmp_path: Path) -> None:
         config = make_config(
             {"name": "daily", "url": consumer.url(), "secret": [SECRET], "digest": "daily"}
         )
-        clock = Clock()
-        sender = Sender(config, store, owner="test", clock=clock, rng=random.Random(7))
-        ids = add_alerts(store, 3, ("daily",))
+        # The consumer checks the signature's timestamp against the real time: the alerts
+        # are from yesterday, so their day has ended by now.
+        wall = real_wall()
+        yesterday = wall.now - 86400
+        sender = Sender(config, store, owner="test", clock=wall.clock(), rng=random.Random(7))
+        ids = add_alerts(store, 3, ("daily",), created=[yesterday] * 3)
 
         async def run() -> None:
             try:
                 assert await sender.deliver_due() == []  # no individual alerts
-                day = T0 - T0 % 86400
-                clock.now = day + 86400
-                [sealed] = store.seal_due_digests(clock.now)
+                day = yesterday - yesterday % 86400
+                [sealed] = store.seal_due_digests(day + 86400)
                 assert sealed == digest.digest_id("daily", "daily", day)
                 [outcome] = await sender.deliver_due()
                 assert (outcome.alert_id, outcome.result) == (sealed, "delivered")
