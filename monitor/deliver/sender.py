@@ -44,7 +44,7 @@ from monitor.core.retry import (
 )
 from monitor.deliver.apprise_target import notify_async
 from monitor.deliver.leases import is_dead_local_owner
-from monitor.documents.formats import render
+from monitor.documents.render import render
 from monitor.documents.sign import signature_headers
 from monitor.errors import DeliveryError, FetchError
 from monitor.models import (
