@@ -28,6 +28,9 @@ DISCORD_EMBED_TOTAL = 6000
 
 # Backslash escapes for the markdown (``:`` too: it stops autolinks and custom emoji).
 DISCORD = escaping_markup({char: "\\" + char for char in "\\*_~`|>#[]()<:"}, bold="**")
+# A link written as a markdown target: a parenthesis would end the target early, and an @
+# could be read as a mention; nothing else safe_link leaves in is read inside a target.
+_LINK_TARGET = str.maketrans({"(": "%28", ")": "%29", "@": "%40"})
 
 
 def render_discord(payload: dict[str, Any]) -> tuple[str, bytes]:
@@ -76,7 +79,7 @@ def render_digest_discord(payload: dict[str, Any]) -> tuple[str, bytes]:
     lines = []
     for entry in data["alerts"]:
         name = text(entry["title"], DIGEST_LINE_TITLE, DISCORD, placeholder=UNTITLED)
-        link = (safe_link(entry["link"]) or "").replace("(", "%28").replace(")", "%29")
+        link = (safe_link(entry["link"]) or "").translate(_LINK_TARGET)
         entry_text = f"[{name}]({link})" if link else name
         rule = text(entry["rule"], LABEL_LIMIT, DISCORD, placeholder=BLANK)
         lines.append(f"• {entry_text} · {rule}")

@@ -36,13 +36,20 @@ def _slack_text(markdown: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": markdown, "verbatim": True}
 
 
+def _slack_link(url: str) -> str:
+    """The item's link as it goes in ``<link|title>``; ``""`` if it has none to show."""
+    # safe_link leaves no < > | in a link; & is the one character of it Slack reads.
+    link = (safe_link(url) or "").replace("&", "&amp;")
+    # The entity escapes may lengthen a link; past MAX_LINK it would crowd out the title.
+    return link if len(link) <= MAX_LINK else ""
+
+
 def render_slack(payload: dict[str, Any]) -> tuple[str, bytes]:
     data = payload["data"]
     item = data["item"]
     title = text(item["title"], TITLE_LIMIT, SLACK, placeholder=UNTITLED)
-    link = (safe_link(item["link"]) or "").replace("&", "&amp;")
-    # The entity escapes may lengthen a link; past MAX_LINK it would crowd out the title.
-    heading = f"*<{link}|{title}>*" if 0 < len(link) <= MAX_LINK else f"*{title}*"
+    link = _slack_link(item["link"])
+    heading = f"*<{link}|{title}>*" if link else f"*{title}*"
     blocks: list[dict[str, Any]] = [{"type": "section", "text": _slack_text(heading)}]
     lines = match_lines(data["matches"], SLACK_SECTION_TEXT, SLACK)
     if lines:
@@ -71,8 +78,8 @@ def render_digest_slack(payload: dict[str, Any]) -> tuple[str, bytes]:
     lines = []
     for entry in data["alerts"]:
         title = text(entry["title"], DIGEST_LINE_TITLE, SLACK, placeholder=UNTITLED)
-        link = (safe_link(entry["link"]) or "").replace("&", "&amp;")
-        entry_text = f"<{link}|{title}>" if 0 < len(link) <= MAX_LINK else title
+        link = _slack_link(entry["link"])
+        entry_text = f"<{link}|{title}>" if link else title
         lines.append(
             f"• {entry_text} · {text(entry['rule'], LABEL_LIMIT, SLACK, placeholder=BLANK)}"
         )
