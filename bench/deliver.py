@@ -49,8 +49,8 @@ import httpx
 
 from monitor import log
 from monitor.config import Config
-from monitor.documents.formats import render
 from monitor.documents.payload import alert_payload
+from monitor.documents.render import render
 from monitor.documents.sign import signature_headers
 from monitor.models import Alert, FeedSpec, FeedUpdate, FieldHit, Item, NewAlert
 from monitor.runtime.compose import open_app

@@ -27,7 +27,8 @@ import socket
 from typing import Any
 
 from monitor.config.apprise_url import apprise_host, load_apprise
-from monitor.documents.formats import PLAIN, match_lines, safe_link, text
+from monitor.documents.links import safe_link
+from monitor.documents.markup import PLAIN, match_lines, text
 from monitor.errors import FetchError
 from monitor.net.guard import NetworkPolicy, check_address
 

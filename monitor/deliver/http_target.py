@@ -18,7 +18,7 @@ import httpx
 from monitor.config import WebhookSettings
 from monitor.core.delivery import RETRY_AFTER_STATUSES
 from monitor.core.httpdate import parse_retry_after
-from monitor.documents.formats import render
+from monitor.documents.render import render
 from monitor.documents.sign import signature_headers
 from monitor.errors import DeliveryError, FetchError
 from monitor.models import AttemptReply, DeliveryJob

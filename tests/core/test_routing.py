@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from monitor.core import routing as digest
 from monitor.core.routing import DigestSchedule, Routing, Slot, Throttle
-from monitor.documents.formats import FORMATS, render
 from monitor.documents.payload import DIGEST_LIMIT, digest_entry, digest_payload
+from monitor.documents.render import FORMATS, render
 from tests.documents.test_formats import (
     DISCORD_CONTENT,
     DISCORD_EMBED_TOTAL,

@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from monitor.documents.formats import FORMATS, render
+from monitor.documents.render import FORMATS, render
 from monitor.models import DeliveryOutcome
 from monitor.net.useragent import USER_AGENT
 from monitor.store import Store

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.documents.formats import FORMATS, render, safe_link
+from monitor.documents.links import safe_link
 from monitor.documents.payload import alert_payload
+from monitor.documents.render import FORMATS, render
 from monitor.errors import DeliveryError
 from monitor.models import Alert, FieldHit
 
