@@ -20,7 +20,7 @@ from standardwebhooks import Webhook
 
 from monitor.config import Config
 from monitor.documents.payload import alert_payload
-from monitor.models import Alert, FeedSpec, FeedUpdate, FieldHit, Item, NewAlert
+from monitor.models import Alert, FeedSpec, FeedUpdate, FieldHit, Item, NewAlert, PollRecord
 from monitor.store import Store
 from tests.e2e.servers import LocalServer
 
@@ -171,5 +171,5 @@ def add_alerts(
         items.append(item)
         alerts.append(NewAlert(alert.id, "r", item, alert_payload(alert), hooks, at))
     update = FeedUpdate("ok", T0, T0 + 600, 600, 0, True)
-    store.record_poll(FEED, update, items, alerts, T0)
+    store.record_polls([PollRecord(FEED, update, items, alerts, T0)])
     return [alert.id for alert in alerts]

@@ -11,6 +11,7 @@ import jsonschema
 
 from monitor.core import routing as digest
 from monitor.deliver.sender import Sender
+from monitor.documents.payload import DIGEST_LIMIT, digest_document
 from tests.deliver.consumer import SECRET, T0, Clock, Consumer, add_alerts, make_config, open_store
 
 SCHEMA = json.loads(
@@ -34,7 +35,7 @@ def test_a_daily_digest_is_delivered_signed_and_valid(tmp_path: Path) -> None:
                 assert await sender.deliver_due() == []  # no individual alerts
                 day = T0 - T0 % 86400
                 clock.now = day + 86400
-                [sealed] = store.seal_due_digests(clock.now)
+                [sealed] = store.seal_due_digests(clock.now, digest_document, listed=DIGEST_LIMIT)
                 assert sealed == digest.digest_id("daily", "daily", day)
                 [outcome] = await sender.deliver_due()
                 assert (outcome.alert_id, outcome.result) == (sealed, "delivered")
