@@ -19,6 +19,6 @@ def lease_rows(conn: Connection, key: Any, keys: Sequence[Any], owner: str, unti
     )
 
 
-def unlease(table: Table, *where: ColumnElement[bool]) -> Update:
-    """UPDATE that frees the matching rows; add ``.values(...)`` to change more."""
-    return update(table).where(*where).values(lease_owner=None, lease_until=None)
+def unlease(table: Table, *where: ColumnElement[bool], **values: Any) -> Update:
+    """UPDATE that frees the matching rows, and sets ``values`` on them."""
+    return update(table).where(*where).values(lease_owner=None, lease_until=None, **values)

@@ -104,7 +104,9 @@ class Outbox:
         with self.db.write() as conn:
             if results:
                 conn.execute(
-                    unlease(deliveries, deliveries.c.id == bindparam("b_id")).values(
+                    unlease(
+                        deliveries,
+                        deliveries.c.id == bindparam("b_id"),
                         state=bindparam("b_state"),
                         attempts=bindparam("b_attempts"),
                         next_attempt_at=bindparam("b_next"),
@@ -151,8 +153,12 @@ class Outbox:
         conditions.append(deliveries.c.state != "held")  # held ones go out in their digest
         with self.db.write() as conn:
             result = conn.execute(
-                unlease(deliveries, and_(true(), *conditions)).values(
-                    state="pending", attempts=0, next_attempt_at=now
+                unlease(
+                    deliveries,
+                    and_(true(), *conditions),
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=now,
                 )
             )
             return int(result.rowcount)

@@ -133,4 +133,4 @@ def _update_feed(conn: Connection, feed_url: str, update_: FeedUpdate, inserted:
         values["ttl"] = update_.ttl
     if update_.fetch_url:
         values["fetch_url"] = update_.fetch_url
-    conn.execute(unlease(feeds, feeds.c.url == feed_url).values(**values))
+    conn.execute(unlease(feeds, feeds.c.url == feed_url, **values))
