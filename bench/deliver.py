@@ -5,7 +5,7 @@ Run ``.venv/bin/python bench/deliver.py`` (``--quick`` for a short run). A separ
 answers 204 at once and records when each webhook-id first arrived. Three scenarios, in one
 run, each on a fresh store:
 
-* sender, burst:  N alerts (default 10,000) committed with ``Store.record_poll``, all
+* sender, burst:  N alerts (default 10,000) committed with ``Store.record_polls``, all
                   created at t0, then delivered by the real ``Sender`` (lanes, leases,
                   breaker, signatures, group-committed outcomes) until none is due. The
                   latency from creation is then mostly queueing: the last alert waits for
@@ -52,7 +52,7 @@ from monitor.config import Config
 from monitor.documents.payload import alert_payload
 from monitor.documents.render import render
 from monitor.documents.sign import signature_headers
-from monitor.models import Alert, FeedSpec, FeedUpdate, FieldHit, Item, NewAlert
+from monitor.models import Alert, FeedSpec, FeedUpdate, FieldHit, Item, NewAlert, PollRecord
 from monitor.runtime.compose import open_app
 from monitor.runtime.daemon import Daemon
 from monitor.store import Store
@@ -168,7 +168,8 @@ def commit_alerts(store: Store, count: int, start: int) -> float:
     """Commit ``count`` alerts created now, in one poll transaction; returns their time."""
     now = time.time()
     items, alerts = new_alerts(count, start, now)
-    store.record_poll(FEED, FeedUpdate("ok", now, now + 600, 600, 0, True), items, alerts, now)
+    update = FeedUpdate("ok", now, now + 600, 600, 0, True)
+    store.record_polls([PollRecord(FEED, update, items, alerts, now)])
     return now
 
 

@@ -240,6 +240,29 @@ class DeliveryRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldAlert:
+    """An alert held in a digest, as stored: ``payload`` is its ``alert.matched`` document."""
+
+    id: str
+    rule: str
+    created_at: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SealedDigest:
+    """A digest whose window has ended, as its document is written (``seal_due_digests``)."""
+
+    id: str  # the digest's alert id
+    kind: str  # hourly, daily, throttle:<rule>
+    window_start: float
+    window_end: float
+    sealed_at: float
+    count: int  # every alert held in the window
+    alerts: tuple[HeldAlert, ...]  # the oldest of them, as many as the document lists
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceState:
     """A running (or recently seen) instance and the work it holds right now."""
 

@@ -63,11 +63,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    try:
+    with Store(store_url) as s:
         yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.models import Alert
+from monitor.models import Alert, SealedDigest
 from monitor.text import clean_text, clip
 
 SCHEMA_VERSION: int = 1
@@ -135,6 +135,20 @@ def digest_payload(
             "alerts": listed,
         },
     }
+
+
+def digest_document(digest: SealedDigest) -> dict[str, Any]:
+    """The document of a digest being sealed (``Store.seal_due_digests`` lists the oldest
+    ``DIGEST_LIMIT`` of its alerts)."""
+    return digest_payload(
+        digest_id=digest.id,
+        kind=digest.kind,
+        window_start=digest.window_start,
+        window_end=digest.window_end,
+        created_at=digest.sealed_at,
+        count=digest.count,
+        entries=[digest_entry(a.id, a.rule, a.created_at, a.payload) for a in digest.alerts],
+    )
 
 
 def is_digest(payload: Mapping[str, Any]) -> bool:

@@ -26,12 +26,12 @@ from apscheduler.events import (
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import __version__, log
 from monitor.config import Config, load_config, parse_listen, routing_from_config
 from monitor.core.routing import cron_fields
-from monitor.errors import ConfigError
+from monitor.documents.payload import DIGEST_LIMIT, digest_document
+from monitor.errors import ConfigError, StoreError
 from monitor.models import FeedState, PollOutcome
 from monitor.runtime import metrics
 from monitor.runtime.compose import App, compile_config_rules, open_app
@@ -147,7 +147,12 @@ class Daemon:
 
     async def seal_digests(self) -> None:
         """Seal the digests whose window has ended (idempotent; any instance may run it)."""
-        sealed = await asyncio.to_thread(self.app.store.seal_due_digests, self.clock.wall())
+        sealed = await asyncio.to_thread(
+            self.app.store.seal_due_digests,
+            self.clock.wall(),
+            digest_document,
+            listed=DIGEST_LIMIT,
+        )
         if sealed:
             logger.info("digests sealed", count=len(sealed))
             self.wake_delivery()
@@ -349,7 +354,7 @@ class Daemon:
             await asyncio.gather(*late, return_exceptions=True)
         try:
             await asyncio.to_thread(self.app.store.leave, self.app.owner)
-        except SQLAlchemyError as exc:  # the leases then simply expire
+        except StoreError as exc:  # the leases then simply expire
             logger.error("could not release leases on stop", error=str(exc).splitlines()[0])
         server.close()
         await server.wait_closed()

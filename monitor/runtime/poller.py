@@ -23,8 +23,6 @@ import random
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from monitor import log
 from monitor.config import Config, FeedSettings
 from monitor.core.clock import SYSTEM_CLOCK, Clock
@@ -124,7 +122,7 @@ class Poller:
     async def poll(self, state: FeedState) -> PollOutcome:
         try:
             return await self._poll(state)
-        except (StoreError, SQLAlchemyError) as exc:
+        except StoreError as exc:
             # Nothing was recorded: the feed stays leased until the lease ends, then is due.
             logger.error("poll not recorded: state store error", feed=state.name, error=str(exc))
             return PollOutcome(
@@ -143,7 +141,7 @@ class Poller:
             crashed = FetchResult(outcome="error", url=state.fetch_url, error=error)
             try:
                 return await self._record_failure(feed, state, crashed, "internal")
-            except (StoreError, SQLAlchemyError):
+            except StoreError:
                 pass  # the lease then simply expires
         return PollOutcome(state.name, state.url, "error", error_kind="internal", error=error)
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from monitor.deliver.sender import Sender
+from monitor.models import DeliveryResult
 from monitor.store import Store
 from tests.deliver.consumer import SECRET, Consumer, add_alerts, make_config, open_store
 
@@ -41,7 +42,7 @@ def write_config(tmp_path: Path, url: str) -> Path:
 def settle(store: Store, alert: str, webhook: str, state: str, error: str | None) -> None:
     claimed = store.claim_due_deliveries(time.time(), owner="t", lease=60, webhooks=[webhook])
     (job,) = [j for j in claimed if j.alert_id == alert]
-    store.record_delivery(
+    result = DeliveryResult(
         job.delivery_id,
         state=state,
         attempts=8 if state == "dead" else 1,
@@ -50,6 +51,7 @@ def settle(store: Store, alert: str, webhook: str, state: str, error: str | None
         last_status=500 if error else 204,
         delivered_at=time.time() if state == "delivered" else None,
     )
+    store.record_deliveries([result])
     store.release_leases("t")
 
 

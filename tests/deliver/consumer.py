@@ -34,6 +34,7 @@ from monitor.models import (
     FieldHit,
     Item,
     NewAlert,
+    PollRecord,
 )
 from monitor.store import Store
 from tests.e2e.servers import LocalServer
@@ -194,7 +195,7 @@ def add_alerts(
         items.append(item)
         alerts.append(NewAlert(alert.id, "r", item, alert_payload(alert), hooks, at))
     update = FeedUpdate("ok", T0, T0 + 600, 600, 0, True)
-    store.record_poll(FEED, update, items, alerts, T0)
+    store.record_polls([PollRecord(FEED, update, items, alerts, T0)])
     return [alert.id for alert in alerts]
 
 

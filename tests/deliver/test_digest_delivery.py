@@ -11,6 +11,7 @@ import jsonschema
 
 from monitor.core import routing as digest
 from monitor.deliver.sender import Sender
+from monitor.documents.payload import DIGEST_LIMIT, digest_document
 from tests.deliver.consumer import SECRET, Consumer, add_alerts, make_config, open_store, real_wall
 
 SCHEMA = json.loads(
@@ -36,7 +37,7 @@ def test_a_daily_digest_is_delivered_signed_and_valid(tmp_path: Path) -> None:
             try:
                 assert await sender.deliver_due() == []  # no individual alerts
                 day = yesterday - yesterday % 86400
-                [sealed] = store.seal_due_digests(day + 86400)
+                [sealed] = store.seal_due_digests(day + 86400, digest_document, listed=DIGEST_LIMIT)
                 assert sealed == digest.digest_id("daily", "daily", day)
                 [outcome] = await sender.deliver_due()
                 assert (outcome.alert_id, outcome.result) == (sealed, "delivered")

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 import structlog.testing
-from sqlalchemy.exc import OperationalError
 
 from monitor.config import Config, FeedSettings, NetworkSettings, RuleSettings
 from monitor.core.clock import Clock
 from monitor.core.polling import PERMANENT_REDIRECT_POLLS
 from monitor.core.schedule import JITTER
-from monitor.errors import FeedParseError
+from monitor.errors import FeedParseError, StoreError
 from monitor.models import (
     FeedJob,
     FeedSpec,
@@ -391,7 +390,7 @@ def test_a_store_failure_is_an_outcome_not_an_exception(
     server.routes["/feed"] = reply(200, rss("a"))
 
     def broken(polls: Sequence[PollRecord]) -> list[PollCommit]:
-        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+        raise StoreError("disk I/O error")
 
     monkeypatch.setattr(harness.store, "record_polls", broken)
     outcome = harness.poll()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from monitor.models import FeedSpec, FeedUpdate, NewAlert
 from monitor.store import Store
-from tests.store.test_store import make_item
+from tests.store.records import make_item, record_delivery, record_poll
 
 DAY = 86400.0
 T0 = 1_750_000_000.0
@@ -28,9 +28,10 @@ def poll_day(store: Store, day: int, per_day: int = 200) -> None:
         for i in range(per_day)
     ]
     alerts = [NewAlert(f"msg_{day}_{i}", "r", batch[i], {"n": i}, ("h",), now) for i in range(5)]
-    store.record_poll(URL, FeedUpdate("ok", now, now + 600, 600, 0, True), batch, alerts, now)
+    record_poll(store, URL, FeedUpdate("ok", now, now + 600, 600, 0, True), batch, alerts, now)
     for job in store.claim_due_deliveries(now, owner="me", lease=60, webhooks=["h"]):
-        store.record_delivery(
+        record_delivery(
+            store,
             job.delivery_id,
             state="delivered",
             attempts=1,
@@ -43,33 +44,32 @@ def poll_day(store: Store, day: int, per_day: int = 200) -> None:
 
 
 def test_a_simulated_month_plateaus_and_keys_outlive_text(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    store = Store(f"sqlite:///{path}")
-    store.sync_feeds([FeedSpec(URL, "a", 600)], T0)
-    sizes = {}
-    for day in range(31):
-        poll_day(store, day)
-        sizes[day] = file_size(path)
-    # Past the key retention the file stops growing: freed pages are reused.
-    assert sizes[30] <= sizes[16] * 1.1, sizes
-    # Text is gone after 7 days, the key stays until 14: a re-published item is still seen.
-    old = make_item("d20-3")
-    assert store.unseen(URL, [old]) == []
-    stored = {i.key: i for i in store.items_since(T0 + 20 * DAY - 1, limit=10)}
-    assert stored["d20-3"].content == ""
-    fresh = {i.key: i for i in store.items_since(T0 + 29 * DAY, limit=400)}
-    assert fresh["d29-3"].content.startswith("word")
-    # Beyond key retention an item (and its delivered alerts) are forgotten.
-    assert store.unseen(URL, [make_item("d1-3")]) == [make_item("d1-3")]
-    assert store.delivery_counts() == {"delivered": 15 * 5}
-    store.close()
+    path = tmp_path / "state.db"  # SQLite only: the file's size is what is measured
+    with Store(f"sqlite:///{path}") as store:
+        store.sync_feeds([FeedSpec(URL, "a", 600)], T0)
+        sizes = {}
+        for day in range(31):
+            poll_day(store, day)
+            sizes[day] = file_size(path)
+        # Past the key retention the file stops growing: freed pages are reused.
+        assert sizes[30] <= sizes[16] * 1.1, sizes
+        # Text is gone after 7 days, the key stays until 14: a re-published item is still seen.
+        old = make_item("d20-3")
+        assert store.unseen(URL, [old]) == []
+        stored = {i.key: i for i in store.items_since(T0 + 20 * DAY - 1, limit=10)}
+        assert stored["d20-3"].content == ""
+        fresh = {i.key: i for i in store.items_since(T0 + 29 * DAY, limit=400)}
+        assert fresh["d29-3"].content.startswith("word")
+        # Beyond key retention an item (and its delivered alerts) are forgotten.
+        assert store.unseen(URL, [make_item("d1-3")]) == [make_item("d1-3")]
+        assert store.delivery_counts() == {"delivered": 15 * 5}
 
 
-def test_prune_never_drops_an_undelivered_alert(tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path}/s.db")
+def test_prune_never_drops_an_undelivered_alert(store: Store) -> None:
     store.sync_feeds([FeedSpec(URL, "a", 600)], T0)
     item = make_item("1")
-    store.record_poll(
+    record_poll(
+        store,
         URL,
         FeedUpdate("ok", T0, T0, 600, 0, True),
         [item],
@@ -79,4 +79,3 @@ def test_prune_never_drops_an_undelivered_alert(tmp_path: Path) -> None:
     store.prune(content_before=T0 + 400 * DAY, keys_before=T0 + 400 * DAY)
     assert store.delivery_counts() == {"pending": 1}
     assert store.unseen(URL, [item]) == []
-    store.close()

@@ -1,0 +1,188 @@
+"""The outbox: deliveries due, leased to a sender, their outcomes, replays, paused webhooks.
+
+A delivery is ``pending`` or ``failed`` (retryable) until it is ``delivered`` or ``dead``;
+``held`` ones wait in a digest (``digests``) and are never claimed or replayed here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select, true
+
+from monitor.models import DeliveryJob, DeliveryResult
+from monitor.store import rows
+from monitor.store.engine import Database, reads, writes
+from monitor.store.leases import lease_rows, unlease
+from monitor.store.schema import alerts, deliveries, items, webhook_state
+
+RETRYABLE = ("pending", "failed")
+
+
+class Outbox:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _due(self, now: float) -> Any:
+        """Deliveries that may be tried now: retryable, due, not leased, webhook not disabled."""
+        disabled = select(webhook_state.c.name).where(webhook_state.c.disabled_at.is_not(None))
+        return and_(
+            deliveries.c.state.in_(RETRYABLE),
+            deliveries.c.next_attempt_at <= now,
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+            deliveries.c.webhook.not_in(disabled),
+        )
+
+    @reads
+    def due_webhooks(self, now: float) -> set[str]:
+        """Webhooks with a delivery to try now (a read: idle rounds take no write lock)."""
+        with self.db.read() as conn:
+            query = select(deliveries.c.webhook).where(self._due(now)).distinct()
+            return set(conn.execute(query).scalars())
+
+    @reads
+    def next_delivery_due(self) -> float | None:
+        with self.db.read() as conn:
+            value = conn.execute(
+                select(func.min(deliveries.c.next_attempt_at)).where(
+                    deliveries.c.state.in_(RETRYABLE)
+                )
+            ).scalar()
+        return float(value) if value is not None else None
+
+    @writes
+    def claim_due_deliveries(
+        self,
+        now: float,
+        *,
+        owner: str,
+        lease: float,
+        limit: int = 200,
+        webhooks: Sequence[str] = (),
+    ) -> list[DeliveryJob]:
+        """Lease due deliveries to these webhooks, oldest alert first, skipping disabled ones."""
+        query = self.db.skip_locked(
+            select(deliveries.c.id)
+            .where(self._due(now), deliveries.c.webhook.in_(list(webhooks)))
+            .order_by(deliveries.c.created_at, deliveries.c.id)
+            .limit(limit)
+        )
+        with self.db.write() as conn:
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                return []
+            lease_rows(conn, deliveries.c.id, ids, owner, now + lease)
+            found = conn.execute(
+                select(
+                    deliveries.c.id,
+                    deliveries.c.alert_id,
+                    deliveries.c.webhook,
+                    deliveries.c.attempts,
+                    alerts.c.payload,
+                    alerts.c.created_at,
+                    items.c.published,
+                )
+                .join(alerts, alerts.c.id == deliveries.c.alert_id)
+                .join(items, items.c.id == alerts.c.item_id)
+                .where(deliveries.c.id.in_(ids))
+                .order_by(deliveries.c.created_at, deliveries.c.id)
+            )
+            return [rows.delivery_job(row) for row in found]
+
+    @writes
+    def record_deliveries(
+        self, results: Sequence[DeliveryResult], *, release: Sequence[int] = ()
+    ) -> None:
+        """Record attempt outcomes and give back untried deliveries (e.g. on shutdown, or a
+        paused endpoint), in one transaction; both end the deliveries' leases.
+
+        One commit per batch, not per delivery: on SQLite each commit is an fsync.
+        """
+        if not results and not release:
+            return
+        with self.db.write() as conn:
+            if results:
+                conn.execute(
+                    unlease(
+                        deliveries,
+                        deliveries.c.id == bindparam("b_id"),
+                        state=bindparam("b_state"),
+                        attempts=bindparam("b_attempts"),
+                        next_attempt_at=bindparam("b_next"),
+                        last_error=bindparam("b_error"),
+                        last_status=bindparam("b_status"),
+                        delivered_at=bindparam("b_delivered"),
+                    ),
+                    [
+                        {
+                            "b_id": r.delivery_id,
+                            "b_state": r.state,
+                            "b_attempts": r.attempts,
+                            "b_next": r.next_attempt_at,
+                            "b_error": r.last_error,
+                            "b_status": r.last_status,
+                            "b_delivered": r.delivered_at,
+                        }
+                        for r in results
+                    ],
+                )
+            if release:
+                conn.execute(unlease(deliveries, deliveries.c.id.in_(list(release))))
+
+    @writes
+    def replay(
+        self,
+        now: float,
+        *,
+        alert_id: str | None = None,
+        state: str | None = None,
+        webhook: str | None = None,
+        since: float | None = None,
+    ) -> int:
+        """Re-queue deliveries (same alert id, so consumers stay idempotent). Returns a count."""
+        conditions = []
+        if alert_id:
+            conditions.append(deliveries.c.alert_id == alert_id)
+        if state:
+            conditions.append(deliveries.c.state == state)
+        if webhook:
+            conditions.append(deliveries.c.webhook == webhook)
+        if since is not None:
+            conditions.append(deliveries.c.created_at >= since)
+        conditions.append(deliveries.c.state != "held")  # held ones go out in their digest
+        with self.db.write() as conn:
+            result = conn.execute(
+                unlease(
+                    deliveries,
+                    and_(true(), *conditions),
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                )
+            )
+            return int(result.rowcount)
+
+    @writes
+    def disable_webhook(self, name: str, reason: str, now: float) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                self.db.insert(webhook_state)
+                .values(name=name, disabled_reason=reason, disabled_at=now)
+                .on_conflict_do_update(
+                    index_elements=["name"], set_={"disabled_reason": reason, "disabled_at": now}
+                )
+            )
+
+    @writes
+    def enable_webhook(self, name: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(webhook_state.delete().where(webhook_state.c.name == name))
+
+    @reads
+    def disabled_webhooks(self) -> dict[str, str]:
+        with self.db.read() as conn:
+            found = conn.execute(
+                select(webhook_state).where(webhook_state.c.disabled_at.is_not(None))
+            )
+            return {row.name: row.disabled_reason or "" for row in found}
