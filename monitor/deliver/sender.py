@@ -33,7 +33,7 @@ from typing import TextIO
 import httpx
 
 from monitor import log
-from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings, routing_from_config
+from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings
 from monitor.core.breaker import CircuitBreaker
 from monitor.core.clock import SYSTEM_CLOCK, Clock
 from monitor.core.delivery import attempt_result
@@ -50,7 +50,8 @@ from monitor.models import (
 )
 from monitor.net.guard import NetworkPolicy
 from monitor.net.useragent import USER_AGENT
-from monitor.store import Store
+from monitor.store.groupcommit import GroupCommit
+from monitor.store.interface import SenderStore
 
 logger = log.get("monitor.deliver")
 
@@ -65,53 +66,11 @@ CONSOLE_BATCH = 500
 RECORD_GATHER = 0.02
 
 
-class _Recorder:
-    """Group commit: outcomes queue up while the previous batch's transaction runs.
-
-    A fast consumer yields hundreds of outcomes per second; one transaction (one fsync on
-    SQLite) each would cap throughput, one per ``RECORD_GATHER`` does not.
-    """
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._results: list[DeliveryResult] = []
-        self._release: list[int] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def record(self, result: DeliveryResult) -> None:
-        self._results.append(result)
-        self._kick()
-
-    def release(self, delivery_id: int) -> None:
-        self._release.append(delivery_id)
-        self._kick()
-
-    def _kick(self) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._write())
-
-    async def _write(self) -> None:
-        await asyncio.sleep(RECORD_GATHER)
-        while self._results or self._release:
-            results, self._results = self._results, []
-            release, self._release = self._release, []
-            await asyncio.to_thread(self.store.record_deliveries, results, release=release)
-
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed (re-raises a store error)."""
-        while self._task is not None:
-            task = self._task
-            await asyncio.wait([task])
-            if self._task is task:
-                self._task = None
-            task.result()
-
-
 class Sender:
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: SenderStore,
         *,
         owner: str,
         clock: Clock = SYSTEM_CLOCK,
@@ -130,7 +89,12 @@ class Sender:
             allow_private=config.network.allow_private, allow_cidrs=config.network.allow_cidrs
         )
         self.poster = WebhookPoster(self._policy, clock.wall, USER_AGENT, transport)
-        self._recorder = _Recorder(store)
+        # Group commit: outcomes queue up while the previous batch's transaction runs. A fast
+        # consumer yields hundreds of outcomes per second; one transaction (one fsync on SQLite)
+        # each would cap throughput, one per RECORD_GATHER does not.
+        self._recorder: GroupCommit[DeliveryResult | int, None] = GroupCommit(
+            self._record_outcomes, gather=RECORD_GATHER
+        )
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limits: dict[str, tuple[int, asyncio.Semaphore]] = {}  # (size, semaphore)
         self._busy: set[str] = set()  # webhooks with a lane running
@@ -142,10 +106,15 @@ class Sender:
         self.stalled: Callable[[], bool] = lambda: False
         self.reconfigure(config)
 
+    def _record_outcomes(self, batch: list[DeliveryResult | int]) -> list[None]:
+        """One transaction for a batch of outcomes: results, and delivery ids given back."""
+        results = [entry for entry in batch if isinstance(entry, DeliveryResult)]
+        release = [entry for entry in batch if isinstance(entry, int)]
+        self.store.record_deliveries(results, release=release)
+        return [None] * len(batch)
+
     def reconfigure(self, config: Config) -> None:
         self.config = config
-        # Where new alerts go (throttles, digest webhooks) is decided as they are stored.
-        self.store.set_routing(routing_from_config(config))
         self._hooks = {w.name: w for w in config.webhooks}
         for hook in config.webhooks:
             breaker = self._breakers.get(hook.name)
@@ -249,7 +218,7 @@ class Sender:
             now=self.clock.wall(),
             rng=self.rng,
         )
-        self._recorder.record(decision.result)
+        self._recorder.queue(decision.result)
         return decision.outcome
 
     async def _send_one(
@@ -268,7 +237,7 @@ class Sender:
                 or now + hook.timeout > lease_end
                 or self.stalled()
             ):
-                self._recorder.release(job.delivery_id)
+                self._recorder.queue(job.delivery_id)
                 return DeliveryOutcome(job.delivery_id, job.alert_id, hook.name, "paused")
             if hook.apprise is not None:
                 error = await notify_async(hook.apprise, job.payload, hook.timeout, self._policy)
@@ -311,4 +280,4 @@ class Sender:
                 error=outcome.error,
                 next="dead" if decision.retry_in is None else f"retry in {decision.retry_in:.0f}s",
             )
-        self._recorder.record(decision.result)
+        self._recorder.queue(decision.result)

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
-from monitor.config import Config
+from monitor.config import Config, routing_from_config
 from monitor.core.clock import SYSTEM_CLOCK, Clock
 from monitor.deliver.sender import Sender
 from monitor.fetch.fetcher import Fetcher
@@ -86,6 +86,14 @@ class App:
         )
         return await self.poller.poll_claimed(states)
 
+    def reconfigure(self, config: Config, rules: RuleSet) -> None:
+        """A reloaded config, handed to every part that holds one."""
+        self.config = config
+        # Where new alerts go (throttles, digest webhooks) is decided as they are stored.
+        self.store.set_routing(routing_from_config(config))
+        self.poller.reconfigure(config, rules)
+        self.sender.reconfigure(config)
+
     async def drain_deliveries(self, bound: float) -> list[DeliveryOutcome]:
         """Deliver what is due, and retries that fall due within ``bound`` seconds."""
         deadline = self.clock.monotonic() + bound
@@ -111,6 +119,7 @@ async def open_app(config: Config, *, console: TextIO | None = None) -> AsyncIte
     owner = instance_id()
     try:
         await asyncio.to_thread(store.sync_feeds, feed_specs(config), clock.wall())
+        store.set_routing(routing_from_config(config))
         fetcher = make_fetcher(config, clock=clock)
         sender = Sender(config, store, owner=owner, console=console, clock=clock, rng=rng)
         workers = make_workers(config)

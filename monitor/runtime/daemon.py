@@ -224,9 +224,7 @@ class Daemon:
             logger.error("reload refused: config invalid, keeping the running one", error=str(exc))
             return
         await asyncio.to_thread(self.app.store.sync_feeds, feed_specs(config), self.clock.wall())
-        self.app.config = config
-        self.app.poller.reconfigure(config, rules)
-        self.app.sender.reconfigure(config)
+        self.app.reconfigure(config, rules)
         self.schedule_digests()
         self.mtimes = _mtimes(config.sources)
         logger.info(

@@ -54,9 +54,9 @@ from monitor.models import (
     RuleMatch,
 )
 from monitor.query import RuleSet
-from monitor.runtime.groupcommit import GroupCommit
 from monitor.runtime.workers import FeedWorkers, process_feed, rule_specs
-from monitor.store import Store
+from monitor.store.groupcommit import GroupCommit
+from monitor.store.interface import PollerStore
 from monitor.text import one_line
 
 logger = log.get("monitor.poll")
@@ -80,7 +80,7 @@ class Poller:
     def __init__(
         self,
         config: Config,
-        store: Store,
+        store: PollerStore,
         fetcher: Fetcher,
         rules: RuleSet,
         *,

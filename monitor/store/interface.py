@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from monitor.core.routing import Routing
 from monitor.models import (
     DeliveryJob,
     DeliveryRecord,
@@ -41,8 +40,6 @@ class PollerStore(Protocol):
 
 class SenderStore(Protocol):
     """The sender (``deliver.sender``)."""
-
-    def set_routing(self, routing: Routing) -> None: ...
 
     def due_webhooks(self, now: float) -> set[str]: ...
 

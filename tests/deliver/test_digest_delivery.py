@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jsonschema
 
+from monitor.config import routing_from_config
 from monitor.core import routing as digest
 from monitor.deliver.sender import Sender
 from monitor.documents.payload import DIGEST_LIMIT, digest_document
@@ -30,6 +31,7 @@ def test_a_daily_digest_is_delivered_signed_and_valid(tmp_path: Path) -> None:
         # are from yesterday, so their day has ended by now.
         wall = real_wall()
         yesterday = wall.now - 86400
+        store.set_routing(routing_from_config(config))  # as the composition root does
         sender = Sender(config, store, owner="test", clock=wall.clock(), rng=random.Random(7))
         ids = add_alerts(store, 3, ("daily",), created=[yesterday] * 3)
 

@@ -32,10 +32,10 @@ from monitor.models import (
 )
 from monitor.query import compile_rules
 from monitor.runtime.compose import compile_config_rules, make_fetcher
-from monitor.runtime.groupcommit import GroupCommit
 from monitor.runtime.poller import RECORD_BATCH, Poller, feed_specs
 from monitor.runtime.workers import FeedWorkers, process_feed
 from monitor.store import Store
+from monitor.store.groupcommit import GroupCommit
 from tests.fetch.server import Handler, Server, serving
 
 T0 = 1_750_000_000.0

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from monitor.runtime.groupcommit import GroupCommit
+from monitor.store.groupcommit import GroupCommit
 
 
 class Disk:
