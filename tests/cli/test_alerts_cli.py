@@ -9,10 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from monitor.deliver.sender import Sender
 from monitor.models import DeliveryResult
 from monitor.store import Store
 from tests.deliver.consumer import SECRET, Consumer, add_alerts, make_config, open_store
+
+# The real `monitor` command in a subprocess, against a real store and receiver.
+pytestmark = pytest.mark.e2e
 
 DAY = 86400.0
 

@@ -76,6 +76,7 @@ def test_a_lane_drains_a_backlog_larger_than_one_batch(store: Store) -> None:
     assert consumer.ids() == ids
 
 
+@pytest.mark.slow  # waits out a real lease
 def test_a_send_that_could_outlive_its_claim_is_given_back_not_started(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

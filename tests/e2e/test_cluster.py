@@ -1,8 +1,5 @@
 """Three `monitor run` instances share one PostgreSQL store; one is SIGKILLed halfway.
 
-pytestmark = pytest.mark.e2e
-
-
 Proves: no feed is ever polled by two instances at once, every feed is polled about once
 per interval across the cluster, the killed instance's feeds are taken over within the
 lease bound, every expected alert arrives, and no webhook-id is delivered for two alerts.
@@ -24,8 +21,12 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import RULES, SECRET, rss, run_monitor
 from tests.e2e.servers import LocalServer, Receiver, free_port
+
+pytestmark = pytest.mark.e2e
 
 FEEDS = 300
 INTERVAL = 6.0  # seconds between polls of one feed (300 feeds: 50 polls/s in all)
