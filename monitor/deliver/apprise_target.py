@@ -10,14 +10,17 @@ Apprise target is never disabled by a 410.
 The message is plain text: the item's title, its link (only a plain http(s) URL) and the
 matched snippets, each line cut to a budget, so every message is bounded whatever the feed.
 
-SSRF guard, and its limits: Apprise opens its own connections, so the guarded httpx
-transport cannot check them. Before each attempt the URL's host is resolved and every
-address must pass ``monitor.netguard.check_address`` (private and loopback hosts are refused
-unless ``network.allow_private``). This is a check at the time of the attempt, not at
-connect time: a DNS answer that changes between our check and Apprise's connect (DNS
-rebinding) is not caught. A host that does not resolve is taken as a service token
+SSRF guard: Apprise opens its own connections, out of the guarded httpx transport's sight.
+Before each attempt the URL's host is resolved and every address must pass
+``monitor.net.guard.check_address`` (private and loopback hosts are refused unless
+``network.allow_private``); a host that does not resolve is taken as a service token
 (``discord://webhook_id/token`` has no network host: Apprise sends to the service's fixed
-public API), and is let through.
+public API), and is let through. Then the HTTP requests Apprise makes run inside
+``monitor.net.requests_guard``: each connection is checked as it is made and its socket
+opens to the very address checked (no DNS rebinding), no redirect is followed (a redirect
+is a failed attempt, its ``last_error`` says so), and an answer is read up to ``ANSWER_LIMIT``.
+Plugins that speak another protocol (SMTP, MQTT, ...) get the first check only: a DNS answer
+that changes between it and their connect (DNS rebinding) is not caught.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from monitor.net.guard import NetworkPolicy, check_address
 TITLE_LIMIT = 250
 MATCHES_LIMIT = 1500  # all snippet lines together
 UNTITLED = "(untitled)"
+# A service's answer is read up to this: plugins parse some (JSON), none needs more.
+ANSWER_LIMIT = 1024 * 1024
 
 
 def apprise_message(payload: dict[str, Any]) -> tuple[str, str]:
@@ -68,18 +73,24 @@ def check_apprise_url(url: str, policy: NetworkPolicy) -> None:
 
 def notify(url: str, title: str, body: str, timeout: float, policy: NetworkPolicy) -> str | None:
     """Send one message (blocking); the error text, or None once Apprise accepted it."""
+    # Imported here as Apprise is: it loads requests, which only Apprise targets use.
+    from monitor.net.requests_guard import guarded_requests
+
     try:
         check_apprise_url(url, policy)
         sender = load_apprise().Apprise()
         if not sender.add(url):
             return "Apprise refused the URL"
-        result = sender.notify(body=body, title=title, timeout=timeout)
+        with guarded_requests(policy, timeout=timeout, body_limit=ANSWER_LIMIT) as egress:
+            result = sender.notify(body=body, title=title, timeout=timeout)
     except FetchError as exc:
         return str(exc)
     except Exception as exc:  # a plugin may raise anything; each is one failed attempt
         return f"Apprise: {exc.__class__.__name__}: {exc}"
     if result:
         return None
+    if egress.refusal is not None:  # the plugin saw a refused connection or redirect
+        return egress.refusal
     return f"Apprise notify failed: {result.status.name.lower()}"
 
 

@@ -26,6 +26,7 @@ from monitor.net.clients import OneConnectionClients, one_connection_transport
 from monitor.net.guard import NetworkPolicy
 
 IDLE_CLIENTS_MAX = 256  # idle keep-alive connections kept over all webhooks
+ANSWER_LIMIT = 64 * 1024  # bytes of a consumer's answer read; only its status is used
 
 
 class _WebhookClient(httpx.AsyncClient):
@@ -42,14 +43,22 @@ class _WebhookClient(httpx.AsyncClient):
 
 
 async def _exchange(transport: httpx.AsyncBaseTransport, request: httpx.Request) -> httpx.Response:
-    """The response, body read, its connection back in the pool for the next send.
+    """The response, its body read and dropped, its connection back in the pool for the next
+    send; a body longer than ``ANSWER_LIMIT`` is not read to its end: closing the response
+    then closes its connection, so a consumer's endless answer costs nothing more.
 
     Straight to the transport: a webhook send needs nothing from the client layer (URL
     merging, cookies, auth, redirects, event hooks), and it cost a quarter of a request's CPU.
     """
     response = await transport.handle_async_request(request)
     try:
-        await response.aread()
+        # A transport may answer with the body read already (``httpx.MockTransport``).
+        if not response.is_stream_consumed:
+            size = 0
+            async for chunk in response.aiter_raw():  # raw: the body is dropped, not decoded
+                size += len(chunk)
+                if size > ANSWER_LIMIT:
+                    break
     finally:
         await response.aclose()
     return response

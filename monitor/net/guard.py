@@ -109,6 +109,23 @@ def check_address(ip: str, policy: NetworkPolicy, *, host: str | None = None) ->
     raise FetchError("refused", f"refused: {subject}, {reason}; {_ALLOW_HINT}")
 
 
+def allowed_addresses(addresses: Iterable[str], policy: NetworkPolicy, host: str) -> list[str]:
+    """The ones of ``host``'s ``addresses`` that ``policy`` allows, in order; if none is,
+    the first refusal (``FetchError``) is raised."""
+    refusal: FetchError | None = None
+    allowed: list[str] = []
+    for ip in addresses:
+        try:
+            check_address(ip, policy, host=host)
+        except FetchError as exc:
+            refusal = refusal or exc
+        else:
+            allowed.append(ip)
+    if not allowed:
+        raise refusal or FetchError("refused", f"refused: {host} has no address")
+    return allowed
+
+
 def _is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))
@@ -146,18 +163,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await _resolve(host, port, timeout)
-        refusal: FetchError | None = None
-        allowed: list[str] = []
-        for ip in addresses:
-            try:
-                check_address(ip, self._policy, host=host)
-            except FetchError as exc:
-                refusal = refusal or exc
-            else:
-                allowed.append(ip)
-        if not allowed:
-            raise refusal or FetchError("refused", f"refused: {host} has no address")
+        allowed = allowed_addresses(await _resolve(host, port, timeout), self._policy, host)
         last_error: Exception | None = None
         for ip in allowed:  # try each checked address in turn, like a plain connect would
             try:

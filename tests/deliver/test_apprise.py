@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from tests.deliver.consumer import (
     make_config,
     rounds,
 )
+from tests.net.hostile import canary, endless, redirector
 
 
 def apprise_hook(consumer: Consumer, **settings: Any) -> dict[str, Any]:
@@ -117,3 +120,51 @@ def test_apprise_config_errors(tmp_path: Path, entry: str, message: str) -> None
     path.write_text(f"feeds: []\nwebhooks:\n  - {entry}\n")
     with pytest.raises(ConfigError, match=message):
         load_config(path)
+
+
+ONLY_127_0_0_1 = {"allow_private": False, "allow_cidrs": ["127.0.0.1/32"]}
+
+
+@pytest.mark.parametrize("scheme", ["json", "form", "xml"])
+@pytest.mark.parametrize("status", [302, 307])
+def test_an_apprise_redirect_is_a_failed_attempt_never_followed(
+    store: Store, scheme: str, status: int
+) -> None:
+    """The allowed endpoint redirects to one the policy refuses (127.0.0.2): not reached."""
+    trap = canary("127.0.0.2")
+    hop = redirector(status, trap.url("/stolen"))
+    try:
+        (alert,) = add_alerts(store, 1, ("ap",))
+        target = {"name": "ap", "apprise": f"{scheme}://127.0.0.1:{hop.port}/notify"}
+        config = make_config(target, network=ONLY_127_0_0_1)
+        (outcomes,) = rounds(sender(store, SettableWall(), config))
+    finally:
+        hop.close()
+        trap.close()
+    assert [o.result for o in outcomes] == ["retry"]
+    assert hop.requests >= 1
+    assert trap.requests == 0
+    record = deliveries(store)[alert]
+    assert (record.state, record.attempts) == ("failed", 1)
+    assert record.last_error == (
+        f"refused: a redirect (HTTP {status}) to {trap.url('/stolen')}; "
+        "redirects are not followed, give the final URL"
+    )
+
+
+def test_an_endless_apprise_answer_is_read_up_to_a_limit(store: Store) -> None:
+    server = endless()
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        (alert,) = add_alerts(store, 1, ("ap",))
+        target = {"name": "ap", "apprise": f"json://127.0.0.1:{server.port}/n", "timeout": 10}
+        (outcomes,) = rounds(sender(store, SettableWall(), make_config(target)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        server.close()
+    assert [o.result for o in outcomes] == ["delivered"]
+    assert deliveries(store)[alert].state == "delivered"
+    assert peak < 20 * 1024**2
+    assert time.monotonic() - started < 8
