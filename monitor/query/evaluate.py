@@ -12,6 +12,7 @@ hits built count against the rule's step budget (``Document.steps``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from monitor.query.document import Document, Span
 from monitor.query.limits import SNIPPET_TOKENS
@@ -241,17 +242,29 @@ class CompiledOr(Positional):
                 yield c
 
     def spans(self, d: Document, f: str) -> list[Span]:
-        found: set[Span] = set()
-        for c in self._span_children(d, f):
-            spans = c.spans(d, f)
-            d.steps -= len(spans)
-            found.update(spans)
-            if d.steps <= 0:
-                break
-        return sorted(found)
+        spans: list[Span] = self._gather(d, f)[0]
+        return spans
 
     def mark(self, d: Document, f: str, wanted: set[Span]) -> list[Hit]:
-        return [h for c in self._span_children(d, f) for h in c.mark(d, f, wanted)]
+        return [h for c in self._gather(d, f)[1] for h in c.mark(d, f, wanted)]
+
+    def _gather(self, d: Document, f: str) -> list[Any]:
+        """[its spans in field ``f``, the children that have some] (memoized per item)."""
+        key = (self, f)
+        gathered = d.memo.get(key)
+        if gathered is None:
+            found: set[Span] = set()
+            having: list[Positional] = []
+            for c in self._span_children(d, f):
+                spans = c.spans(d, f)
+                if spans:
+                    having.append(c)
+                    d.steps -= len(spans)
+                    found.update(spans)
+                    if d.steps <= 0:
+                        break
+            gathered = d.memo[key] = [sorted(found), having]
+        return gathered
 
     def explain(self, d: Document) -> list[Hit] | None:
         found = [h for h in (c.explain(d) for c in self._present(d, None)) if h is not None]

@@ -102,6 +102,8 @@ class CompiledNear(Positional):
         return self._mark_sides(d, f, used)
 
     def _mark_sides(self, d: Document, f: str, used: list[tuple[Span, Span]]) -> list[Hit]:
+        if not used:
+            return []
         lefts = {a for a, _ in used}
         rights = {b for _, b in used}
         return self.left.mark(d, f, lefts) + self.right.mark(d, f, rights)
