@@ -113,7 +113,16 @@ A query must *require* something: one that would match an item containing none o
 words (``NOT a``, ``-a -b``, ``a OR NOT b``) is rejected, since it would alert on nearly
 every item. A pure filter such as ``lang:ur`` is allowed. ``compile_rules`` raises
 ``RuleSyntaxError`` (a ``QuerySyntaxError`` whose ``rule`` attribute and message name the
-rule).
+rule). So does a query past the limits of ``monitor.query.limits``: 65,536 characters,
+4,096 terms, 32 levels of parentheses and NOT, 16 NEARs in one proximity expression.
+
+Limits
+======
+
+Matching one item does bounded work per rule: a budget of positional steps (NEAR spans and
+pairs, explain hits; ``MAX_RULE_STEPS``), past which the search stops where it got to.
+NEAR work grows with the distinct spans, not with the ways of making them. See "Limits" in
+docs/query-language.md.
 
 Explain
 =======

@@ -4,7 +4,8 @@ Title, summary and content are tokenized eagerly, the other fields (author, cate
 feed) when a rule asks. Everything else is built on first use: the set of distinct tokens,
 each field's ``" tok tok "`` string (phrases and wildcards are substring searches in it,
 positions are counted from it), per-field token sets, stemmed views, and a memo of term
-positions.
+positions and NEAR pairs. ``steps`` is what is left of the positional work budget of the
+rule being evaluated (``MAX_RULE_STEPS``; the rule set resets it for each rule).
 
 Positions of different values of a multi-valued field (two authors) are kept
 ``2**GAP_BITS`` apart, so proximity and phrases never span two values.
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from monitor.models import Item
+from monitor.query.limits import MAX_RULE_STEPS
 from monitor.query.nodes import DEFAULT_FIELDS
 from monitor.query.spans import token_offsets, tokenize_spans
 from monitor.query.stem import STEMS
@@ -205,7 +207,7 @@ class Document:
     content -- the prefilter's hits and the word lookups of every rule, from one pass.
     """
 
-    __slots__ = ("_djoined", "fields", "item", "lang", "memo", "present")
+    __slots__ = ("_djoined", "fields", "item", "lang", "memo", "present", "steps")
 
     def __init__(self, item: Item, keys: TokenKeys) -> None:
         self.item = item
@@ -217,7 +219,8 @@ class Document:
         groups = (title.groups[0], summary.groups[0], content.groups[0])
         self.present: set[Key] = keys.present(groups)
         self._djoined: dict[str | None, str] = {}
-        self.memo: dict[Any, list[int]] = {}
+        self.memo: dict[Any, list[Any]] = {}
+        self.steps = MAX_RULE_STEPS
 
     def field(self, name: str) -> ItemField:
         f = self.fields.get(name)

@@ -4,15 +4,18 @@ Each AST node becomes an object with ``test`` (a closure: is it true for this it
 as possible) and ``explain`` (the positive hits that make it true, or None). Tests run the
 cheapest operand first, use set lookups where positions are not needed (``Document.present``
 answers plain words and single wildcards in the default fields), and test an OR's plain words
-as one set operation. Nodes usable inside NEAR (``Positional``) also give their spans; NEAR
-itself is in ``monitor.query.near``.
+as one set operation. Nodes usable inside NEAR (``Positional``) also give their spans, and
+mark the hits that make given spans; NEAR itself is in ``monitor.query.near``. Spans and
+hits built count against the rule's step budget (``Document.steps``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from monitor.query.document import Document, Span
+from monitor.query.limits import SNIPPET_TOKENS
 from monitor.query.nodes import DEFAULT_FIELDS, FIELDS, Term
 from monitor.query.stem import STEMS
 from monitor.query.vocabulary import Key
@@ -25,14 +28,11 @@ __all__ = [
     "CompiledOr",
     "CompiledTerm",
     "Hit",
-    "PSpan",
     "Positional",
 ]
 
 # (field, first position, last position, term id)
 Hit = tuple[str, int, int, int]
-# a span and the hits it is made of
-PSpan = tuple[int, int, tuple[Hit, ...]]
 Test = Callable[[Document], bool]
 
 
@@ -52,9 +52,11 @@ class Positional(Compiled):
     fields: tuple[str, ...]
 
     def spans(self, d: Document, f: str) -> list[Span]:
+        """Its distinct spans in field ``f``, ascending."""
         raise NotImplementedError
 
-    def pspans(self, d: Document, f: str) -> list[PSpan]:
+    def mark(self, d: Document, f: str, wanted: set[Span]) -> list[Hit]:
+        """The hits that make those of its spans in field ``f`` that are in ``wanted``."""
         raise NotImplementedError
 
 
@@ -143,14 +145,24 @@ class CompiledTerm(Positional):
         last = len(self.elems) - 1
         return [(p, p + last) for p in self.starts(d, f)]
 
-    def pspans(self, d: Document, f: str) -> list[PSpan]:
-        tid = self.tid
-        return [(s, e, ((f, s, e, tid),)) for s, e in self.spans(d, f)]
+    def mark(self, d: Document, f: str, wanted: set[Span]) -> list[Hit]:
+        last, tid = len(self.elems) - 1, self.tid
+        return [(f, p, p + last, tid) for p in self.starts(d, f) if (p, p + last) in wanted]
 
     def explain(self, d: Document) -> list[Hit] | None:
         last, tid = len(self.elems) - 1, self.tid
-        hits = [(f, p, p + last, tid) for f in self.fields for p in self.starts(d, f)]
-        return hits or None
+        hits: list[Hit] = []
+        found = False
+        for f in self.fields:
+            starts = self.starts(d, f)
+            if starts:
+                found = True
+                # a snippet shows at most SNIPPET_TOKENS + 1 positions from its first hit, so
+                # a term's later hits in a field are never shown
+                shown = starts[: min(SNIPPET_TOKENS + 1, max(d.steps, 0))]
+                d.steps -= len(shown)
+                hits += [(f, p, p + last, tid) for p in shown]
+        return hits if found else None
 
 
 class CompiledAnd(Compiled):
@@ -230,10 +242,29 @@ class CompiledOr(Positional):
                 yield c
 
     def spans(self, d: Document, f: str) -> list[Span]:
-        return [s for c in self._span_children(d, f) for s in c.spans(d, f)]
+        spans: list[Span] = self._gather(d, f)[0]
+        return spans
 
-    def pspans(self, d: Document, f: str) -> list[PSpan]:
-        return [s for c in self._span_children(d, f) for s in c.pspans(d, f)]
+    def mark(self, d: Document, f: str, wanted: set[Span]) -> list[Hit]:
+        return [h for c in self._gather(d, f)[1] for h in c.mark(d, f, wanted)]
+
+    def _gather(self, d: Document, f: str) -> list[Any]:
+        """[its spans in field ``f``, the children that have some] (memoized per item)."""
+        key = (self, f)
+        gathered = d.memo.get(key)
+        if gathered is None:
+            found: set[Span] = set()
+            having: list[Positional] = []
+            for c in self._span_children(d, f):
+                spans = c.spans(d, f)
+                if spans:
+                    having.append(c)
+                    d.steps -= len(spans)
+                    found.update(spans)
+                    if d.steps <= 0:
+                        break
+            gathered = d.memo[key] = [sorted(found), having]
+        return gathered
 
     def explain(self, d: Document) -> list[Hit] | None:
         found = [h for h in (c.explain(d) for c in self._present(d, None)) if h is not None]

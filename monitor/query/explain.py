@@ -12,11 +12,10 @@ from __future__ import annotations
 from monitor.models import FieldHit
 from monitor.query.document import GAP_BITS, Document, ItemField, Span
 from monitor.query.evaluate import Hit
+from monitor.query.limits import SNIPPET_TOKENS, SNIPPET_WIDTH
 from monitor.query.nodes import FIELDS
 
-__all__ = ["SNIPPET_WIDTH", "field_hits"]
-
-SNIPPET_WIDTH = 160
+__all__ = ["field_hits"]
 
 
 def field_hits(d: Document, hits: list[Hit], labels: list[str]) -> tuple[FieldHit, ...]:
@@ -33,8 +32,7 @@ def _field_hit(field: ItemField, name: str, hits: list[Hit], labels: list[str]) 
     first = min(h[1] for h in hits)
     k = first >> GAP_BITS
     base = k << GAP_BITS
-    # the snippet shows about SNIPPET_WIDTH characters: at most that many tokens
-    window = first + SNIPPET_WIDTH // 2  # a token and a separator take two characters or more
+    window = first + SNIPPET_TOKENS  # the snippet shows no token past this one
     near = [(s - base, e - base) for _, s, e, _ in hits if first <= s <= window]
     spans = field.char_spans(k, [i for pair in near for i in pair])
     marks = [] if spans is None else sorted((spans[s][0], spans[e][1]) for s, e in near)

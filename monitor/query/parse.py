@@ -14,6 +14,10 @@ tokenizes to several tokens (``MQM-P``, ``don't``) is a phrase of them. ``*`` en
 makes that word a prefix. Field scopes are pushed down to the terms (the innermost scope wins);
 ``NEAR`` operands must be terms, phrases, wildcards, OR-groups or NEARs of them. The tokens
 come from ``monitor.query.lexer``, the nodes are those of ``monitor.query.nodes``.
+
+The limits of ``monitor.query.limits`` (length, terms, nesting, NEARs per expression) are
+checked as the parser goes, before it would recurse past them, so no input can make it (or
+any later walk over the AST) exhaust the stack.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import replace
 
 from monitor.errors import QuerySyntaxError
 from monitor.query.lexer import QueryToken, lex
+from monitor.query.limits import MAX_DEPTH, MAX_NEAR_OPERATORS, MAX_QUERY_CHARS, MAX_TERMS
 from monitor.query.nodes import And, Lang, Near, Node, Not, Or, Query, Term, near_fields
 from monitor.query.spans import tokenize_spans
 from monitor.query.tokens import tokenize
@@ -44,6 +49,17 @@ class _Parser:
         self.q = q
         self.toks = lex(q)
         self.i = 0
+        self.depth = 0  # open parentheses and NOTs around the current token
+        self.terms = 0
+
+    def enter(self, tok: QueryToken) -> None:
+        """Go one level deeper (a group or a NOT), or fail before recursing too far."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(
+                f"nested too deeply: more than {MAX_DEPTH} levels of parentheses and NOT",
+                tok.pos,
+            )
 
     def error(self, message: str, pos: int) -> QuerySyntaxError:
         return QuerySyntaxError(message, self.q, pos)
@@ -92,6 +108,7 @@ class _Parser:
 
     def near_expr(self) -> Node:
         left = self.unary()
+        nears = _near_count(left)
         while self.peek().kind == "NEAR":
             op = self.take()
             self.need_operand(op)
@@ -103,6 +120,12 @@ class _Parser:
                         f"of them, not {bad[0]}",
                         bad[1].pos,
                     )
+            nears += 1 + _near_count(right)
+            if nears > MAX_NEAR_OPERATORS:
+                raise self.error(
+                    f"too many NEARs in one proximity expression (at most {MAX_NEAR_OPERATORS})",
+                    op.pos,
+                )
             left = Near(left, right, op.distance, op.ordered, op.pos)
         return left
 
@@ -111,7 +134,10 @@ class _Parser:
         if tok.kind == "NOT":
             self.take()
             self.need_operand(tok)
-            return Not(self.unary(), tok.pos)
+            self.enter(tok)
+            child = self.unary()
+            self.depth -= 1
+            return Not(child, tok.pos)
         return self.primary()
 
     def primary(self) -> Node:
@@ -124,7 +150,9 @@ class _Parser:
                     raise self.error("empty parentheses", tok.pos)
                 if self.peek().kind == "end":
                     raise self.error("unbalanced parenthesis: '(' is never closed", tok.pos)
+                self.enter(tok)
                 node = self.or_expr()
+                self.depth -= 1
                 if self.peek().kind != ")":
                     raise self.error("unbalanced parenthesis: '(' is never closed", tok.pos)
                 self.take()
@@ -163,6 +191,9 @@ class _Parser:
         raise TypeError(node)  # pragma: no cover
 
     def term(self, tok: QueryToken) -> Term:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(f"too many terms (at most {MAX_TERMS})", tok.pos)
         raw = tok.text
         base = tok.pos + (1 if tok.kind == "phrase" else 0)
         words, spans = tokenize_spans(raw)
@@ -205,6 +236,16 @@ def _not_span(node: Node) -> tuple[str, Node] | None:
         case Lang():
             return "lang:", node
     raise TypeError(node)  # pragma: no cover
+
+
+def _near_count(node: Node) -> int:
+    """The NEAR/ONEAR operators in a NEAR operand (its depth is already within the limits)."""
+    match node:
+        case Near(left, right):
+            return 1 + _near_count(left) + _near_count(right)
+        case Or(children):
+            return sum(map(_near_count, children))
+    return 0
 
 
 def _matches_empty(node: Node) -> bool:
@@ -252,8 +293,14 @@ def parse_query(text: str) -> Query:
 
     A query must require something: one that matches an item with none of its words
     (``NOT a``, ``-a -b``, ``a OR NOT b``) is an error, since it would alert on nearly
-    every item.
+    every item. So is one past the limits of ``monitor.query.limits``.
     """
+    if len(text) > MAX_QUERY_CHARS:
+        raise QuerySyntaxError(
+            f"query too long: {len(text):,} characters (at most {MAX_QUERY_CHARS:,})",
+            text,
+            MAX_QUERY_CHARS,
+        )
     parser = _Parser(text)
     root = parser.parse()
     _check(text, root)

@@ -23,6 +23,10 @@ How ``RuleSet.match(item)`` works:
    sorted positions.
 5. A matching rule is explained (``monitor.query.explain``): its hits placed in the
    original text as snippets.
+
+Each rule evaluated on an item has its own budget of positional work (``MAX_RULE_STEPS``,
+``monitor.query.limits``), so a hostile rule costs at most that, and cannot spend another
+rule's.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from monitor.errors import QuerySyntaxError
 from monitor.models import FieldHit, Item, RuleMatch, RuleSpec
 from monitor.query.candidates import CandidateIndex
 from monitor.query.document import Document
+from monitor.query.limits import MAX_RULE_STEPS
 from monitor.query.parse import parse_query
 from monitor.query.rule import Rule
 from monitor.query.stem import stemmer
@@ -81,6 +86,7 @@ class RuleSet:
         out = []
         for i in self._prefilter.candidates(d):
             rule = rules[i]
+            d.steps = MAX_RULE_STEPS  # each rule has its own budget for this item
             if rule.test(d):
                 out.append(RuleMatch(rule.name, rule.explain(d) if explain else ()))
         return out
