@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.cli.ruletest import make_item
+from monitor.cli.evaluation import make_item
 from monitor.config import load_config
 from monitor.errors import QuerySyntaxError
 from monitor.models import FieldHit, RuleSpec
