@@ -37,9 +37,15 @@ class QuerySyntaxError(MonitorError):
         self.query = query
         self.position = position
 
-    def caret(self) -> str:
-        """The query and a caret under the offending position, two lines."""
-        return f"{self.query}\n{' ' * self.position}^"
+    def caret(self, width: int = 76) -> str:
+        """The query and a caret under the offending position, two lines; a long query is
+        shown as the ``width`` characters around the position (a hostile one can be huge)."""
+        start = max(0, min(self.position - width // 2, len(self.query) - width))
+        end = start + width
+        shown = ("…" if start else "") + self.query[start:end]
+        shown += "…" if end < len(self.query) else ""
+        indent = self.position - start + (1 if start else 0)
+        return f"{shown}\n{' ' * indent}^"
 
     def __str__(self) -> str:
         return f"{self.message} at position {self.position}"

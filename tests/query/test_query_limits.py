@@ -223,3 +223,21 @@ def test_random_queries_compile_or_fail_with_a_syntax_error(query: str, text: st
         return  # the only error a query may raise
     for m in ruleset.match(make_item(title=text[:40], content=text, lang="en")):
         assert m.rule == "r"
+
+
+@pytest.mark.parametrize(
+    ("query", "position", "shown", "indent"),
+    [
+        ("a AND (b OR", 11, "a AND (b OR", 11),  # short: whole, as before
+        ("x" * 200, 100, "…" + "x" * 76 + "…", 39),  # the middle of a long query
+        ("x" * 200, 3, "x" * 76 + "…", 3),  # near the start
+        ("x" * 200, 199, "…" + "x" * 76, 76),  # near the end
+    ],
+)
+def test_the_caret_shows_a_window_of_a_long_query(
+    query: str, position: int, shown: str, indent: int
+) -> None:
+    line, caret = QuerySyntaxError("bad", query, position).caret().split("\n")
+    assert line == shown
+    assert caret == " " * indent + "^"
+    assert line[indent] == query[position]
