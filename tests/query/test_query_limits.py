@@ -240,4 +240,3 @@ def test_the_caret_shows_a_window_of_a_long_query(
     line, caret = QuerySyntaxError("bad", query, position).caret().split("\n")
     assert line == shown
     assert caret == " " * indent + "^"
-    assert line[indent] == query[position]
