@@ -33,6 +33,7 @@ from monitor.config import Config, load_config, parse_listen, routing_from_confi
 from monitor.core.routing import cron_fields
 from monitor.errors import ConfigError
 from monitor.models import FeedState, PollOutcome
+from monitor.redact import redact_url
 from monitor.runtime import metrics
 from monitor.runtime.compose import App, compile_config_rules, open_app
 from monitor.runtime.httpserver import Response, get_only, serve
@@ -218,6 +219,7 @@ class Daemon:
         except ConfigError as exc:
             logger.error("reload refused: config invalid, keeping the running one", error=str(exc))
             return
+        log.hide(config.secret_values())
         await asyncio.to_thread(self.app.store.sync_feeds, feed_specs(config), self.clock.wall())
         self.app.config = config
         self.app.poller.reconfigure(config, rules)
@@ -311,7 +313,7 @@ class Daemon:
             feeds=len(self.app.config.feeds),
             rules=len(self.app.config.rules),
             listen=f"{host}:{port}",
-            state=self.app.config.state.split("@")[-1],
+            state=redact_url(self.app.config.state),
         )
         try:
             await self.stopping.wait()
