@@ -4,19 +4,42 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
 
-_SECRET_KEYS = ("secret", "password", "token", "authorization")
+from monitor.redact import REDACTED, is_secret_name, redact_text
 
 
-def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in event:
-        if any(word in key.lower() for word in _SECRET_KEYS):
-            event[key] = "***"
-    return event
+class _Redactor:
+    """The last word on every event: no secret is logged, whoever wrote the event.
+
+    A value under a secret-looking key is replaced whole; every other string has its URLs
+    redacted and the config's known secret values (``hide``) removed. Tracebacks are
+    formatted to text before this runs, so they are redacted too.
+    """
+
+    def __init__(self) -> None:
+        self.secrets: frozenset[str] = frozenset()
+
+    def __call__(
+        self, _logger: Any, _name: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key, value in event.items():
+            if is_secret_name(key):
+                event[key] = REDACTED
+            elif isinstance(value, str):
+                event[key] = redact_text(value, self.secrets)
+        return event
+
+
+_redactor = _Redactor()
+
+
+def hide(secrets: Iterable[str]) -> None:
+    """Never log these values (the loaded config's secrets; a reload adds its own)."""
+    _redactor.secrets = _redactor.secrets | frozenset(secrets)
 
 
 def configure(level: str = "info", *, json_output: bool | None = None) -> None:
@@ -26,14 +49,18 @@ def configure(level: str = "info", *, json_output: bool | None = None) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_output
-        else structlog.dev.ConsoleRenderer(colors=True)
+        # Plain tracebacks: the exception is text by then (format_exc_info), redacted.
+        else structlog.dev.ConsoleRenderer(
+            colors=True, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
+            structlog.processors.format_exc_info,
+            _redactor,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

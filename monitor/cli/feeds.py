@@ -12,6 +12,7 @@ from monitor.cli.times import ago, span
 from monitor.config import Config
 from monitor.errors import ConfigError, FeedParseError
 from monitor.fetch.discover import discover
+from monitor.redact import redact_text, redact_url
 from monitor.runtime.compose import make_fetcher
 from monitor.store import Store
 
@@ -42,6 +43,7 @@ def feeds(config: Config, args: argparse.Namespace) -> int:
         print(write_opml([(f.name, moved.get(f.url, f.url)) for f in config.feeds]), end="")
         return 0
     now = time.time()
+    secrets = config.secret_values()
     print(
         f"{'STATUS':11} {'NAME':24} {'LAST OK':>9} {'NEXT':>12} {'EVERY':>5} {'ITEMS':>6}  "
         "LAST ERROR / URL"
@@ -52,7 +54,11 @@ def feeds(config: Config, args: argparse.Namespace) -> int:
             print(f"{'new':11} {feed.name[:24]:24} {'never':>9} {'now':>12}")
             continue
         status = _FEED_STATUS.get(s.status, s.status)
-        detail = s.fetch_url if s.status == "ok" or not s.last_error else s.last_error
+        detail = (
+            redact_url(s.fetch_url)
+            if s.status == "ok" or not s.last_error
+            else redact_text(s.last_error, secrets)
+        )
         next_poll = "never" if s.status == "disabled" else ago(s.next_poll_at, now)
         print(
             f"{status:11} {s.name[:24]:24} {ago(s.last_success_at, now):>9} {next_poll:>12} "

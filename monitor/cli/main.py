@@ -10,8 +10,9 @@ from pathlib import Path
 
 from monitor import __version__, log
 from monitor.cli import EXIT_CONFIG
-from monitor.config import DEFAULT_CONFIG, load_config, parse_duration
-from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.config import DEFAULT_CONFIG, Config, load_config, parse_duration
+from monitor.errors import ConfigError, MonitorError
+from monitor.redact import redact_text
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
@@ -116,20 +117,28 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log.configure(args.log_level)
+    secrets: frozenset[str] = frozenset()
     try:
-        return _dispatch(args)
+        config = load_config(args.config)
+        secrets = config.secret_values()
+        log.hide(secrets)
+        return _dispatch(args, config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(exc, secrets)
         return EXIT_CONFIG
-    except (StoreError, MonitorError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except MonitorError as exc:
+        _print_error(exc, secrets)
         return 1
     except KeyboardInterrupt:
         return 130
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+def _print_error(exc: MonitorError, secrets: frozenset[str]) -> None:
+    # A store or fetch error can name a URL with its credentials (the state's password).
+    print(f"error: {redact_text(str(exc), secrets)}", file=sys.stderr)
+
+
+def _dispatch(args: argparse.Namespace, config: Config) -> int:
     # A command's module is imported only when it runs: each pulls in the parts it drives.
     if args.command == "check":
         from monitor.cli.rules import check

@@ -17,7 +17,7 @@ import yaml
 
 from monitor.config import parse_duration
 from monitor.errors import ConfigError
-from monitor.fetch.urls import display_url
+from monitor.redact import redact_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,6 @@ def write_opml(feeds: Sequence[tuple[str, str]], *, now: datetime | None = None)
     body = ET.SubElement(root, "body")
     for name, url in feeds:
         # Credentials in a feed URL stay in the config, not in a file made to be shared.
-        ET.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=display_url(url))
+        ET.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=redact_url(url))
     ET.indent(root)
     return "<?xml version='1.0' encoding='utf-8'?>\n" + ET.tostring(root, "unicode") + "\n"

@@ -17,6 +17,7 @@ from monitor.core.identity import items_from_document
 from monitor.errors import ConfigError, FeedParseError, QuerySyntaxError
 from monitor.models import Item, RuleSpec
 from monitor.query import compile_rules
+from monitor.redact import redact_url
 from monitor.runtime.compose import compile_config_rules, make_fetcher
 from monitor.store import Store
 
@@ -32,7 +33,7 @@ def check(config: Config, path: Path) -> int:
     examples = sum(len(r.examples.match) + len(r.examples.no_match) for r in config.rules)
     hooks = ", ".join(w.name for w in config.webhooks) or "none (alerts go to the console)"
     print(f"{path}: OK")
-    print(f"  state:    {config.state}")
+    print(f"  state:    {redact_url(config.state)}")
     print(f"  feeds:    {len(config.feeds)}")
     print(f"  rules:    {len(config.rules)} ({', '.join(r.name for r in config.rules)})")
     print(f"  examples: {examples} passed")
@@ -98,13 +99,13 @@ async def _fetch_items(config: Config, url: str) -> list[Item]:
     async with make_fetcher(config) as fetcher:
         result = await fetcher.fetch(url)
     if result.outcome != "ok":
-        raise ConfigError(f"{url}: {result.error or result.outcome}")
+        raise ConfigError(f"{redact_url(url)}: {result.error or result.outcome}")
     try:
         document = items_from_document(
             result.body, url=result.url, content_type=result.content_type, feed=url, feed_url=url
         )
     except FeedParseError as exc:
-        raise ConfigError(f"{url}: {exc}") from None
+        raise ConfigError(f"{redact_url(url)}: {exc}") from None
     return list(document.items)
 
 

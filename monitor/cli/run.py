@@ -13,6 +13,7 @@ from monitor import log
 from monitor.cli.times import ago
 from monitor.config import Config, parse_listen
 from monitor.demo import run_demo
+from monitor.redact import redact_text
 from monitor.runtime.compose import open_app
 from monitor.runtime.daemon import run_daemon
 from monitor.store import Store
@@ -91,8 +92,9 @@ def status(config: Config) -> int:
         + ", ".join(f"{outbox.get(k, 0)} {k}" for k in ("pending", "failed", "dead"))
         + f", {outbox.get('delivered', 0)} delivered"
     )
+    secrets = config.secret_values()  # a reason stored before redaction may hold one
     for name, reason in disabled.items():
-        print(f"webhook {name} is disabled: {reason}")
+        print(f"webhook {name} is disabled: {redact_text(reason, secrets)}")
     for inst in members:
         print(
             f"instance: {inst.id} (v{inst.version}), heartbeat {ago(inst.heartbeat_at, now)}, "

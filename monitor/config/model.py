@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.config.values import HttpUrlText, Seconds, parse_digest_at, parse_listen
+from monitor.redact import url_secrets
 
 CONSOLE_WEBHOOK = "console"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -181,3 +182,15 @@ class Config(_Settings):
 
     def webhook(self, name: str) -> WebhookSettings | None:
         return next((w for w in self.webhooks if w.name == name), None)
+
+    def secret_values(self) -> frozenset[str]:
+        """Every configured value never to be shown (``monitor.redact.redact_text``).
+
+        Webhook signing secrets; each webhook's URL whole (a chat webhook's URL is its
+        credential) and Apprise URL whole; and the credentials written in every URL.
+        """
+        targets = [t for w in self.webhooks for t in (w.url, w.apprise) if t is not None]
+        found = {s for w in self.webhooks for s in w.secrets} | set(targets)
+        for url in (self.state, *targets, *(f.url for f in self.feeds)):
+            found.update(url_secrets(url))
+        return frozenset(found)

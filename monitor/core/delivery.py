@@ -21,6 +21,7 @@ from monitor.models import (
     DeliveryResult,
     DeliveryState,
 )
+from monitor.redact import redact_url, webhook_display
 
 # Only these answers carry a Retry-After a sender must obey (RFC 9110 15.5.20, 15.6.4).
 RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -41,7 +42,7 @@ def failure_text(reply: AttemptReply) -> str | None:
         return None
     text = f"HTTP {reply.status}"
     if 300 <= reply.status < 400:
-        text += f" redirect to {reply.location or '?'} (not followed)"
+        text += f" redirect to {redact_url(reply.location or '?')} (not followed)"
     return text
 
 
@@ -57,7 +58,8 @@ def attempt_result(
     """Judge one attempt of ``job`` (its ``attempts`` made before this one).
 
     ``schedule`` is the webhook's retry schedule (its length is the attempt budget), ``url``
-    its address (named in a 410's reason), ``now`` when the attempt ended. ``rng`` jitters
+    its address (a 410's reason names its scheme and host: a chat webhook's path is its
+    credential), ``now`` when the attempt ended. ``rng`` jitters
     the retry delay and is drawn from only when a retry is scheduled.
     """
     status = reply.status
@@ -70,7 +72,7 @@ def attempt_result(
             result = "delivered"
         case "disable":
             result = "disabled"
-            disable_reason = error = f"HTTP 410 Gone from {url}: webhook disabled"
+            disable_reason = error = f"HTTP 410 Gone from {webhook_display(url)}: webhook disabled"
         case "retry":
             retry_after = reply.retry_after if status in RETRY_AFTER_STATUSES else None
             retry_in = next_delay(job.attempts + 1, schedule, retry_after=retry_after, rng=rng)

@@ -28,6 +28,7 @@ import math
 import random
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TextIO
 
 import httpx
@@ -50,6 +51,7 @@ from monitor.models import (
 )
 from monitor.net.guard import NetworkPolicy
 from monitor.net.useragent import USER_AGENT
+from monitor.redact import redact_text
 from monitor.store.groupcommit import GroupCommit
 from monitor.store.interface import SenderStore
 
@@ -115,6 +117,7 @@ class Sender:
 
     def reconfigure(self, config: Config) -> None:
         self.config = config
+        self._secrets = config.secret_values()
         self._hooks = {w.name: w for w in config.webhooks}
         for hook in config.webhooks:
             breaker = self._breakers.get(hook.name)
@@ -244,6 +247,10 @@ class Sender:
                 reply = AttemptReply(error=error)
             else:
                 reply = await self.poster.post(hook, job)
+        if reply.error is not None:
+            # Recorded as last_error and logged: an error may name the target's URL, whose
+            # path or userinfo is the credential (Slack, Discord, Apprise).
+            reply = replace(reply, error=redact_text(reply.error, self._secrets))
         ended = self.clock.wall()
         schedule = hook.retry_schedule or DEFAULT_SCHEDULE
         decision = attempt_result(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.models import Alert, SealedDigest
+from monitor.redact import redact_url
 from monitor.text import clean_text, clip
 
 SCHEMA_VERSION: int = 1
@@ -49,7 +50,8 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
                 "categories": [clean_text(category) for category in item.categories],
                 "lang": clean_text(item.lang),
             },
-            "feed": {"name": clean_text(item.feed), "url": clean_text(item.feed_url)},
+            # Consumers see where the item came from, never the feed's credentials.
+            "feed": {"name": clean_text(item.feed), "url": redact_url(clean_text(item.feed_url))},
             "matches": [
                 {
                     "field": hit.field,

@@ -7,7 +7,7 @@ import ssl
 import httpx
 
 from monitor.errors import FetchError
-from monitor.fetch.urls import display_url
+from monitor.redact import redact_url
 
 
 def status_kind(status: int) -> str:
@@ -22,7 +22,7 @@ def status_kind(status: int) -> str:
 
 def describe(exc: Exception, url: str, timeout: float) -> tuple[str, str]:
     """(error_kind, message) for an exception raised while talking to ``url``."""
-    where = display_url(url)
+    where = redact_url(url)
     if isinstance(exc, FetchError):
         return exc.kind, f"{exc} ({where})" if exc.kind != "refused" else str(exc)
     if isinstance(exc, httpx.TimeoutException):

@@ -21,11 +21,12 @@ from monitor.errors import FetchError
 from monitor.fetch.caching import conditional_headers, parse_max_age
 from monitor.fetch.failures import describe, status_kind
 from monitor.fetch.inflate import ACCEPT_ENCODING, Inflater
-from monitor.fetch.urls import display_url, host, origin, url_problem
+from monitor.fetch.urls import host, origin, url_problem
 from monitor.models import FetchResult
 from monitor.net.clients import OneConnectionClients, one_connection_transport
 from monitor.net.guard import NetworkPolicy
 from monitor.net.useragent import USER_AGENT
+from monitor.redact import redact_url
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -174,7 +175,7 @@ class Fetcher:
                 progress.url,
                 error_kind="deadline",
                 error=f"deadline: no complete response within {self._deadline:g} s "
-                f"({display_url(progress.url)})",
+                f"({redact_url(progress.url)})",
             )
         return replace(
             result,
@@ -221,8 +222,8 @@ class Fetcher:
                     progress.url,
                     status_code=response.status_code,
                     error_kind="redirect_loop",
-                    error=f"redirect loop: {display_url(progress.url)} leads back to "
-                    f"{display_url(target)}",
+                    error=f"redirect loop: {redact_url(progress.url)} leads back to "
+                    f"{redact_url(target)}",
                 )
             progress.visited.add(target)
             progress.url = target
@@ -230,7 +231,7 @@ class Fetcher:
             "error",
             progress.url,
             error_kind="too_many_redirects",
-            error=f"more than {self._max_redirects} redirects, last to {display_url(progress.url)}",
+            error=f"more than {self._max_redirects} redirects, last to {redact_url(progress.url)}",
         )
 
     @staticmethod
@@ -281,7 +282,7 @@ class Fetcher:
                 return replace(
                     base,
                     error_kind="too_large",
-                    error=f"too large: body of {display_url(progress.url)} exceeds "
+                    error=f"too large: body of {redact_url(progress.url)} exceeds "
                     f"{self._max_bytes:,} bytes",
                 )
             return replace(
@@ -296,7 +297,7 @@ class Fetcher:
         return replace(
             base,
             error_kind=status_kind(status),
-            error=f"HTTP {status} {reason} from {display_url(progress.url)}{detail}",
+            error=f"HTTP {status} {reason} from {redact_url(progress.url)}{detail}",
             retry_after=(
                 parse_retry_after(headers.get("retry-after"), now, cap=RETRY_AFTER_MAX)
                 if status in (429, 503)

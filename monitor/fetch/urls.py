@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-
-def display_url(url: str) -> str:
-    """``url`` without user:password, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+from monitor.redact import redact_url
 
 
 def url_problem(url: str) -> str | None:
@@ -21,11 +12,11 @@ def url_problem(url: str) -> str | None:
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        return f"invalid URL {url!r}: {exc}"
+        return f"invalid URL {redact_url(url)!r}: {exc}"
     if parts.scheme not in ("http", "https"):
-        return f"unsupported URL scheme {parts.scheme!r} in {display_url(url)} (http or https only)"
+        return f"unsupported URL scheme {parts.scheme!r} in {redact_url(url)} (http or https only)"
     if not parts.hostname:
-        return f"no host in URL {display_url(url)}"
+        return f"no host in URL {redact_url(url)}"
     return None
 
 

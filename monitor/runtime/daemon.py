@@ -33,6 +33,7 @@ from monitor.core.routing import cron_fields
 from monitor.documents.payload import DIGEST_LIMIT, digest_document
 from monitor.errors import ConfigError, StoreError
 from monitor.models import FeedState, PollOutcome
+from monitor.redact import redact_url
 from monitor.runtime import metrics
 from monitor.runtime.compose import App, compile_config_rules, open_app
 from monitor.runtime.httpserver import Response, get_only, serve
@@ -223,6 +224,7 @@ class Daemon:
         except ConfigError as exc:
             logger.error("reload refused: config invalid, keeping the running one", error=str(exc))
             return
+        log.hide(config.secret_values())
         await asyncio.to_thread(self.app.store.sync_feeds, feed_specs(config), self.clock.wall())
         self.app.reconfigure(config, rules)
         self.schedule_digests()
@@ -314,7 +316,7 @@ class Daemon:
             feeds=len(self.app.config.feeds),
             rules=len(self.app.config.rules),
             listen=f"{host}:{port}",
-            state=self.app.config.state.split("@")[-1],
+            state=redact_url(self.app.config.state),
         )
         try:
             await self.stopping.wait()

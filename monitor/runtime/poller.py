@@ -21,6 +21,7 @@ import asyncio
 import os
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from monitor import log
@@ -54,6 +55,7 @@ from monitor.models import (
     RuleMatch,
 )
 from monitor.query import RuleSet
+from monitor.redact import redact_text, redact_url
 from monitor.runtime.workers import FeedWorkers, process_feed, rule_specs
 from monitor.store.groupcommit import GroupCommit
 from monitor.store.interface import PollerStore
@@ -102,6 +104,7 @@ class Poller:
         )
         self._feeds = {f.url: f for f in config.feeds}
         self._webhooks = {r.name: config.webhooks_for(r) for r in config.rules}
+        self._secrets = config.secret_values()
 
     def reconfigure(self, config: Config, rules: RuleSet) -> None:
         self.config = config
@@ -110,6 +113,11 @@ class Poller:
             self.workers.reload(rule_specs(config))
         self._feeds = {f.url: f for f in config.feeds}
         self._webhooks = {r.name: config.webhooks_for(r) for r in config.rules}
+        self._secrets = config.secret_values()
+
+    def _redact(self, error: str) -> str:
+        """An error as it may be recorded and shown: it can name a URL with credentials."""
+        return redact_text(error, self._secrets)
 
     @property
     def lease(self) -> float:
@@ -124,18 +132,17 @@ class Poller:
             return await self._poll(state)
         except StoreError as exc:
             # Nothing was recorded: the feed stays leased until the lease ends, then is due.
-            logger.error("poll not recorded: state store error", feed=state.name, error=str(exc))
-            return PollOutcome(
-                state.name, state.url, "error", error_kind="store", error=one_line(str(exc))
-            )
+            error = self._redact(one_line(str(exc)))
+            logger.error("poll not recorded: state store error", feed=state.name, error=error)
+            return PollOutcome(state.name, state.url, "error", error_kind="store", error=error)
         except Exception as exc:
             # A bug (in parsing, matching, a worker) costs one poll of one feed: it is logged
             # with its traceback and recorded as a failure, which backs off and frees the lease.
-            logger.exception("poll crashed", feed=state.name, url=state.fetch_url)
+            logger.exception("poll crashed", feed=state.name, url=redact_url(state.fetch_url))
             return await self._record_crash(state, exc)
 
     async def _record_crash(self, state: FeedState, exc: Exception) -> PollOutcome:
-        error = one_line(f"internal error: {exc.__class__.__name__}: {exc}")
+        error = self._redact(one_line(f"internal error: {exc.__class__.__name__}: {exc}"))
         feed = self._feeds.get(state.url)
         if feed is not None:
             crashed = FetchResult(outcome="error", url=state.fetch_url, error=error)
@@ -172,7 +179,7 @@ class Poller:
             )
             return await self._record_failure(feed, state, failed, "parse")
         for warning in processed.warnings:
-            logger.info("feed warning", feed=feed.name, url=result.url, warning=warning)
+            logger.info("feed warning", feed=feed.name, url=redact_url(result.url), warning=warning)
         return await self._record_success(feed, state, result, processed, digest)
 
     async def _process(self, feed: FeedSettings, result: FetchResult) -> ProcessedFeed:
@@ -204,8 +211,8 @@ class Poller:
             logger.warning(
                 "feed moved permanently",
                 feed=state.name,
-                old_url=state.fetch_url,
-                new_url=decision.update.fetch_url,
+                old_url=redact_url(state.fetch_url),
+                new_url=redact_url(decision.update.fetch_url),
             )
         commit = await self.recorder.commit(
             PollRecord(feed.url, decision.update, new_items, new_alerts, now)
@@ -229,6 +236,9 @@ class Poller:
         self, feed: FeedSettings, state: FeedState, result: FetchResult, kind: str
     ) -> PollOutcome:
         now = self.clock.wall()
+        # Recorded as the feed's last_error, logged and shown: never with a credential in it.
+        if result.error is not None:
+            result = replace(result, error=self._redact(result.error))
         decision = decide_poll(
             _timing(feed), state, result, PollFailed(kind), now=now, rng=self.rng
         )
@@ -237,7 +247,7 @@ class Poller:
         logger.warning(
             "poll failed",
             feed=feed.name,
-            url=state.fetch_url,
+            url=redact_url(state.fetch_url),
             kind=kind,
             error=result.error,
             status=update.status,

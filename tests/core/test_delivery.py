@@ -13,9 +13,10 @@ from monitor.models import AttemptReply, DeliveryJob, DeliveryOutcome, DeliveryR
 NOW = 1_750_000_000.0
 CREATED = NOW - 3.0
 PUBLISHED = NOW - 60.0
-URL = "https://hooks.test/in"
+URL = "https://hooks.test/services/T0/B0/XXXX"
 SCHEDULE = (0.0, 10.0, 100.0)  # three attempts in all
-GONE = f"HTTP 410 Gone from {URL}: webhook disabled"
+# Scheme and host only: a chat webhook's path is its credential.
+GONE = "HTTP 410 Gone from https://hooks.test: webhook disabled"
 
 
 def job(attempts: int = 0, published: float | None = PUBLISHED) -> DeliveryJob:
@@ -69,6 +70,15 @@ def decide(reply: AttemptReply, attempts: int = 0, point: float = 0.5) -> Meanin
             ),
         ),
         (AttemptReply(301), ("retry", "failed", "HTTP 301 redirect to ? (not followed)", 10.0)),
+        (
+            AttemptReply(302, location="https://u:pw@elsewhere.test/in?token=t"),
+            (
+                "retry",
+                "failed",
+                "HTTP 302 redirect to https://elsewhere.test/in?token=*** (not followed)",
+                10.0,
+            ),
+        ),
         # 4xx: no permanent failure but 410; 408 and 429 alike.
         (AttemptReply(400), ("retry", "failed", "HTTP 400", 10.0)),
         (AttemptReply(401), ("retry", "failed", "HTTP 401", 10.0)),

@@ -100,6 +100,13 @@ def test_payload_fields(make_alert: MakeAlert) -> None:
     ]
 
 
+def test_feed_url_goes_out_without_its_credentials(make_alert: MakeAlert) -> None:
+    alert = make_alert(feed_url="https://reader:pw@news.example/feed.xml?token=t&page=2")
+    feed = alert_payload(alert)["data"]["feed"]
+    assert feed["url"] == "https://news.example/feed.xml?token=***&page=2"
+    VALIDATOR.validate(alert_payload(alert))
+
+
 def test_times_are_converted_to_utc(make_alert: MakeAlert) -> None:
     eastern = timezone(timedelta(hours=-5))
     payload = alert_payload(

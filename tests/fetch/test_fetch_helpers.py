@@ -1,4 +1,4 @@
-"""Pure pieces of the fetcher: freshness lifetime, URLs shown, bounded inflating."""
+"""Pure pieces of the fetcher: freshness lifetime, bounded inflating."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 from monitor.errors import FetchError
 from monitor.fetch.caching import parse_max_age
 from monitor.fetch.inflate import Inflater
-from monitor.fetch.urls import display_url
 
 NOW = datetime(2024, 10, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -37,17 +36,6 @@ NOW = datetime(2024, 10, 1, 12, 0, 0, tzinfo=UTC)
 )
 def test_parse_max_age(headers: dict[str, str], expected: float | None) -> None:
     assert parse_max_age(headers, NOW) == expected
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("https://user:pw@example.org/feed", "https://example.org/feed"),
-        ("https://example.org/feed?x=1", "https://example.org/feed?x=1"),
-    ],
-)
-def test_display_url_hides_credentials(url: str, shown: str) -> None:
-    assert display_url(url) == shown
 
 
 DATA = b"news " * 50_000
