@@ -8,16 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import RULES, SECRET, rss, run_monitor
-from tests.e2e.servers import FeedServer, Receiver, free_port
+from tests.e2e.servers import FeedServer, Receiver, free_port, http_get, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -37,25 +35,6 @@ SPLIT = (
     "Independent bloc splits from governing alliance",
     "Its six members will sit on the opposition benches.",
 )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return 0, ""
 
 
 class Daemon:

@@ -18,17 +18,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import RULES, rss, run_monitor
-from tests.e2e.servers import FeedServer, Receiver, free_port
+from tests.e2e.servers import FeedServer, Receiver, free_port, http_get, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -131,25 +128,6 @@ def stored_texts(database: Path) -> str:
             *db.execute("SELECT payload FROM alerts"),
         ]
     return "\n".join(str(value) for row in rows for value in row)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError:
-        return 0, ""
 
 
 @pytest.fixture
