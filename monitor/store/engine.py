@@ -77,11 +77,12 @@ class Database:
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise StoreError(self.hide_password(f"state {self.shown_url!r}: {exc}")) from None
         self.dialect = self.engine.dialect.name
-        # The SQLite database file (None: PostgreSQL, or an in-memory database).
+        # The SQLite database file (None: PostgreSQL, an in-memory database, or a URI,
+        # whose file is the driver's to find).
         self.file: SqliteFile | None = None
         if self.dialect == "sqlite":
             path = self.engine.url.database
-            if path and path != ":memory:":
+            if path and path != ":memory:" and "uri" not in self.engine.url.query:
                 self.file = SqliteFile(path)
             _sqlite_pragmas(self.engine, self.file)
         elif self.dialect != "postgresql":
