@@ -239,9 +239,16 @@ class Daemon:
         return 200, "text/plain", b"ok\n"
 
     async def readyz(self) -> Response:
-        store_ok = await asyncio.to_thread(self.app.store.ping)
-        ready = store_ok and self.scheduler.running and not self.stopping.is_set()
-        body = json.dumps({"store": store_ok, "scheduler": self.scheduler.running, "config": True})
+        unwritable = await asyncio.to_thread(self.app.store.check_writable)
+        ready = unwritable is None and self.scheduler.running and not self.stopping.is_set()
+        state: dict[str, Any] = {
+            "store": unwritable is None,
+            "scheduler": self.scheduler.running,
+            "config": True,
+        }
+        if unwritable is not None:
+            state["reason"] = unwritable
+        body = json.dumps(state)
         return (200 if ready else 503), "application/json", body.encode() + b"\n"
 
     async def metrics_route(self) -> Response:

@@ -18,6 +18,7 @@ failure never stops the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 from collections.abc import Sequence
@@ -131,9 +132,9 @@ class Poller:
         try:
             return await self._poll(state)
         except StoreError as exc:
-            # Nothing was recorded: the feed stays leased until the lease ends, then is due.
             error = self._redact(one_line(str(exc)))
             logger.error("poll not recorded: state store error", feed=state.name, error=error)
+            await self._give_back(state)  # due again at once, not when the lease ends
             return PollOutcome(state.name, state.url, "error", error_kind="store", error=error)
         except Exception as exc:
             # A bug (in parsing, matching, a worker) costs one poll of one feed: it is logged
@@ -149,8 +150,14 @@ class Poller:
             try:
                 return await self._record_failure(feed, state, crashed, "internal")
             except StoreError:
-                pass  # the lease then simply expires
+                await self._give_back(state)
         return PollOutcome(state.name, state.url, "error", error_kind="internal", error=error)
+
+    async def _give_back(self, state: FeedState) -> None:
+        """Nothing of the poll was recorded: its feed is due on the next tick, not when
+        the lease ends (if the store cannot take even that, the lease simply expires)."""
+        with contextlib.suppress(StoreError):
+            await asyncio.to_thread(self.store.release_feeds, [state.url], owner=self.owner)
 
     async def _poll(self, state: FeedState) -> PollOutcome:
         feed = self._feeds.get(state.url)

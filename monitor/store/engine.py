@@ -2,6 +2,7 @@
 
 * SQLite (the embedded default) runs in WAL with a durable commit, and a write transaction
   takes the write lock up front (``BEGIN IMMEDIATE``); PostgreSQL needs nothing extra.
+* On SQLite, the file is watched and its WAL checkpointed (``sqlitefile``).
 * ``writes`` runs a write transaction again when the database aborted it to break a
   deadlock; ``reads`` and ``writes`` turn every ``SQLAlchemyError`` into ``StoreError``,
   so nothing above the store knows SQLAlchemy, and no message shows the URL's password.
@@ -17,11 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, select
+from sqlalchemy import Connection, Engine, Select, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StoreError
+from monitor.store.sqlitefile import SqliteFile, is_disk_full
 
 # PostgreSQL deadlock / serialization failure, SQLite busy: the transaction was rolled back
 # whole, so running it again is safe.
@@ -39,7 +41,7 @@ class _WriteIntent(threading.local):
 _write_intent = _WriteIntent()
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _sqlite_pragmas(engine: Engine, file: SqliteFile | None) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" below decide transactions, not pysqlite's guesswork.
@@ -50,6 +52,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        if file is not None:
+            file.opened()
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
@@ -73,8 +77,14 @@ class Database:
         except (SQLAlchemyError, ValueError, ImportError) as exc:
             raise StoreError(self.hide_password(f"state {self.shown_url!r}: {exc}")) from None
         self.dialect = self.engine.dialect.name
+        # The SQLite database file (None: PostgreSQL, an in-memory database, or a URI,
+        # whose file is the driver's to find).
+        self.file: SqliteFile | None = None
         if self.dialect == "sqlite":
-            _sqlite_pragmas(self.engine)
+            path = self.engine.url.database
+            if path and path != ":memory:" and "uri" not in self.engine.url.query:
+                self.file = SqliteFile(path)
+            _sqlite_pragmas(self.engine, self.file)
         elif self.dialect != "postgresql":
             raise StoreError(
                 f"state {self.shown_url!r}: only sqlite:// and postgresql:// are supported"
@@ -103,8 +113,21 @@ class Database:
             try:
                 with self.engine.begin() as conn:
                     yield conn
+            except OperationalError as exc:
+                if self.file is not None and is_disk_full(exc):
+                    self.file.disk_full(self.engine)
+                raise
             finally:
                 _write_intent.active = False
+            if self.file is not None:
+                self.file.after_write(self.engine)
+
+    def file_trouble(self) -> str | None:
+        """Why the SQLite file cannot be trusted with writes now (``SqliteFile.trouble``)."""
+        if self.file is None:
+            return None
+        with self._writer:
+            return self.file.trouble()
 
     def insert(self, table: Table) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT (both spell it the same way)."""
@@ -117,14 +140,6 @@ class Database:
         if self.dialect == "postgresql":
             return query.with_for_update(skip_locked=True)
         return query  # SQLite: BEGIN IMMEDIATE already serializes writers
-
-    def ping(self) -> bool:
-        try:
-            with self.read() as conn:
-                conn.execute(select(1))
-        except SQLAlchemyError:
-            return False
-        return True
 
     def hide_password(self, message: str) -> str:
         return message.replace(self._password, "***") if self._password else message

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select, update
 from monitor.models import FeedSpec, FeedState
 from monitor.store import rows
 from monitor.store.engine import Database, reads, writes
-from monitor.store.leases import lease_rows
+from monitor.store.leases import lease_rows, unlease
 from monitor.store.schema import feeds
 
 
@@ -95,6 +95,13 @@ class Feeds:
             found = conn.execute(select(feeds).where(feeds.c.url.in_(claimed)))
             states = [rows.feed_state(row) for row in found]
         return sorted(states, key=lambda s: s.next_poll_at)
+
+    @writes
+    def release_feeds(self, urls: Iterable[str], *, owner: str) -> None:
+        """Give back ``owner``'s leases on these feeds unchanged (their polls could not be
+        recorded): they are claimable again now, not when the lease ends."""
+        with self.db.write() as conn:
+            conn.execute(unlease(feeds, feeds.c.url.in_(list(urls)), feeds.c.lease_owner == owner))
 
     @reads
     def feed_states(self) -> list[FeedState]:

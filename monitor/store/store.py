@@ -10,6 +10,7 @@ part owns one job and its invariants:
 * ``outbox``: deliveries leased to a sender, their outcomes, replays, paused webhooks.
 * ``cluster``: instances sharing the database, their heartbeats and leases.
 * ``admin`` and ``retention``: operators' queries, and pruning old rows.
+* ``health``: whether the store takes writes now (readiness).
 
 Work is claimed with a lease (``leases``), so a tick never picks up what is still in
 flight, and several instances can share one database. Any database failure is raised as
@@ -26,6 +27,7 @@ from monitor.store.cluster import Cluster
 from monitor.store.digests import Digests
 from monitor.store.engine import Database
 from monitor.store.feeds import Feeds
+from monitor.store.health import Health
 from monitor.store.migrations import migrate
 from monitor.store.outbox import Outbox
 from monitor.store.polls import Polls
@@ -47,11 +49,12 @@ class Store:
             raise
         feeds, digests, outbox = Feeds(self._db), Digests(self._db), Outbox(self._db)
         polls, cluster = Polls(self._db, digests), Cluster(self._db)
-        admin, retention = Admin(self._db), Retention(self._db)
+        admin, retention, health = Admin(self._db), Retention(self._db), Health(self._db)
 
         self.sync_feeds = feeds.sync_feeds
         self.enable_feed = feeds.enable_feed
         self.claim_due_feeds = feeds.claim_due_feeds
+        self.release_feeds = feeds.release_feeds
         self.feed_states = feeds.feed_states
         self.next_feed_due = feeds.next_feed_due
 
@@ -84,14 +87,12 @@ class Store:
 
         self.prune = retention.prune
 
+        self.check_writable = health.check_writable
+
     @property
     def queries(self) -> int:
         """Statements sent so far, for /status and capacity planning."""
         return self._db.queries
-
-    def ping(self) -> bool:
-        """Whether the database answers now."""
-        return self._db.ping()
 
     def close(self) -> None:
         self._db.close()

@@ -398,6 +398,26 @@ def test_a_store_failure_is_an_outcome_not_an_exception(
     assert "disk I/O error" in (outcome.error or "")
 
 
+def test_a_poll_the_store_could_not_record_gives_its_feed_back_at_once(
+    server: Server, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.routes["/feed"] = reply(200, rss("a"))
+    record = harness.store.record_polls
+    failures = [StoreError("database or disk is full")]
+
+    def fails_once(polls: Sequence[PollRecord]) -> list[PollCommit]:
+        if failures:
+            raise failures.pop()
+        return record(polls)
+
+    monkeypatch.setattr(harness.store, "record_polls", fails_once)
+    assert harness.poll().error_kind == "store"
+    # Given back, not held for the lease (60 s): the next tick, at the same instant, polls it.
+    outcome = harness.poll()
+    assert (outcome.result, outcome.new_items) == ("ok", 1)
+    assert harness.state().items_seen == 1
+
+
 def test_a_crash_while_processing_costs_one_poll_and_frees_the_lease(
     server: Server, harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -66,3 +66,16 @@ def test_no_feed_is_due_when_none_is_active(store: Store) -> None:
     store.sync_feeds([FeedSpec(URL, "a", 600.0)], T0)
     store.sync_feeds([], T0)
     assert store.next_feed_due() is None
+
+
+def test_released_feeds_are_claimable_at_once_and_only_their_owner_releases(
+    store: Store,
+) -> None:
+    other = "http://b.test/f"
+    store.sync_feeds([FeedSpec(URL, "a", 600), FeedSpec(other, "b", 600)], T0)
+    assert len(store.claim_due_feeds(T0, owner="one", lease=120)) == 2
+    store.release_feeds([URL], owner="one")  # its poll could not be recorded
+    store.release_feeds([other], owner="two")  # not two's to give back
+    [again] = store.claim_due_feeds(T0 + 1, owner="two", lease=120)
+    assert (again.url, again.next_poll_at) == (URL, T0)  # due as it was, schedule unchanged
+    assert store.claim_due_feeds(T0 + 2, owner="three", lease=120) == []
