@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitor.models import FeedSpec, NewAlert
+from monitor.models import DeliveryState, FeedSpec, NewAlert
 from monitor.store import Store
 from tests.store.records import T0, make_alert, make_item, ok_update, record_delivery, record_poll
 
@@ -95,7 +95,7 @@ def backlog(store: Store, hooks: tuple[str, ...] = ("h",)) -> dict[str, int]:
     record_poll(store, url, ok_update(), made, alerts, T0)
     jobs = store.claim_due_deliveries(T0, owner="me", lease=60, webhooks=[hooks[0]], limit=4)
     ids = {job.alert_id: job.delivery_id for job in jobs}
-    outcomes: dict[str, tuple[str, float | None]] = {
+    outcomes: dict[str, tuple[DeliveryState, float | None]] = {
         "msg_0": ("delivered", None),
         "msg_1": ("dead", None),
         "msg_2": ("failed", T0 + 300),
@@ -105,7 +105,7 @@ def backlog(store: Store, hooks: tuple[str, ...] = ("h",)) -> dict[str, int]:
         record_delivery(
             store,
             ids[alert_id],
-            state=state,  # type: ignore[arg-type]
+            state=state,
             attempts=2,
             next_attempt_at=next_at,
             last_error=None if state == "delivered" else "HTTP 503",
