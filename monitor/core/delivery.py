@@ -2,8 +2,8 @@
 
 Pure: the sender makes the attempt, passes what came back with ``now`` (wall seconds) and
 its random source, and applies the decision: records the row, reports the outcome, tells
-the breaker, disables the webhook on a 410. A delivery that is never attempted (paused) is
-not judged here: it is given back to the outbox untouched.
+the breaker, disables the webhook on a 410, holds the endpoint on a Retry-After. A delivery
+that is never attempted (paused) is not judged here: it is given back to the outbox untouched.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from monitor.core.retry import Verdict, classify, next_delay
+from monitor.core.retry import MAX_RETRY_AFTER, Verdict, classify, next_delay
 from monitor.models import (
     AttemptDecision,
     AttemptReply,
@@ -108,3 +108,25 @@ def attempt_result(
         retry_in=retry_in,
         disable_reason=disable_reason,
     )
+
+
+def endpoint_hold(reply: AttemptReply, now: float) -> float | None:
+    """Until when a consumer's Retry-After (on a 429 or 503) holds its whole endpoint: no
+    delivery and no probe goes to it before then. Capped at ``MAX_RETRY_AFTER`` (24 h), so
+    one absurd value cannot silence a webhook for good. ``None``: no hold.
+    """
+    wait = reply.retry_after
+    if reply.status not in RETRY_AFTER_STATUSES or wait is None or wait <= 0:
+        return None
+    return now + min(wait, MAX_RETRY_AFTER)
+
+
+def counts_as_attempt(decision: AttemptDecision, *, early: bool) -> bool:
+    """Is this attempt written to the delivery's row?
+
+    An early probe (a backed-off delivery sent before its retry is due, to learn whether its
+    endpoint is back) is not one of the delivery's scheduled attempts: delivered or
+    disabling (410) it counts; failed, the row is given back untouched, its attempts and
+    schedule as they were, so probing an endpoint that stays down never uses them up.
+    """
+    return not early or decision.outcome.result in ("delivered", "disabled")

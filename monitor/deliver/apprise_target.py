@@ -9,6 +9,8 @@ Apprise target is never disabled by a 410.
 
 The message is plain text: the item's title, its link (only a plain http(s) URL) and the
 matched snippets, each line cut to a budget, so every message is bounded whatever the feed.
+A digest (``alert.digest``) is its heading as the title and one line per listed alert (title,
+rule, link), whole lines within a budget, then how many more it had no room for.
 
 SSRF guard: Apprise opens its own connections, out of the guarded httpx transport's sight.
 Before each attempt the URL's host is resolved and every address must pass
@@ -31,19 +33,35 @@ from typing import Any
 
 from monitor.config.apprise_url import apprise_host, load_apprise
 from monitor.documents.links import safe_link
-from monitor.documents.markup import PLAIN, match_lines, text
+from monitor.documents.markup import (
+    BLANK,
+    DIGEST_LINE_TITLE,
+    LABEL_LIMIT,
+    PLAIN,
+    digest_heading,
+    fill_lines,
+    match_lines,
+    more_line,
+    text,
+    units,
+)
+from monitor.documents.payload import is_digest
 from monitor.errors import FetchError
 from monitor.net.guard import NetworkPolicy, check_address
 
 TITLE_LIMIT = 250
 MATCHES_LIMIT = 1500  # all snippet lines together
+DIGEST_BODY_LIMIT = 4000  # a digest's lines together, its "and N more" included
 UNTITLED = "(untitled)"
 # A service's answer is read up to this: plugins parse some (JSON), none needs more.
 ANSWER_LIMIT = 1024 * 1024
 
 
 def apprise_message(payload: dict[str, Any]) -> tuple[str, str]:
-    """``(title, body)`` of an ``alert.matched`` payload: plain text, bounded."""
+    """``(title, body)`` of an ``alert.matched`` or ``alert.digest`` payload: plain text,
+    bounded."""
+    if is_digest(payload):
+        return digest_message(payload)
     data = payload["data"]
     item = data["item"]
     title = text(item["title"], TITLE_LIMIT, PLAIN, placeholder=UNTITLED)
@@ -53,6 +71,23 @@ def apprise_message(payload: dict[str, Any]) -> tuple[str, str]:
         lines.append(link)
     lines += match_lines(data["matches"], MATCHES_LIMIT, PLAIN)
     return title, "\n".join(lines)
+
+
+def digest_message(payload: dict[str, Any]) -> tuple[str, str]:
+    """``(title, body)`` of an ``alert.digest`` payload: the heading, a line per alert."""
+    data = payload["data"]
+    lines = []
+    for entry in data["alerts"]:
+        line = "• " + text(entry["title"], DIGEST_LINE_TITLE, PLAIN, placeholder=UNTITLED)
+        line += " · " + text(entry["rule"], LABEL_LIMIT, PLAIN, placeholder=BLANK)
+        link = safe_link(entry["link"])
+        lines.append(f"{line} {link}" if link else line)
+    room = DIGEST_BODY_LIMIT - units(more_line(data["count"], 0)) - 1
+    kept, count = fill_lines(lines, room)
+    more = more_line(data["count"], count)
+    return text(digest_heading(data), TITLE_LIMIT, PLAIN), "\n".join(
+        [*kept, more] if more else kept
+    )
 
 
 def check_apprise_url(url: str, policy: NetworkPolicy) -> None:

@@ -9,6 +9,16 @@ one, and a webhook still busy from an earlier (concurrent) round is skipped rath
 given a second lane. ``stop`` (shutdown): sends in flight finish, nothing new starts, the
 rest of each claimed batch is given back untouched.
 
+After an outage: an endpoint whose last answer was a failure, with nothing due, gets one
+delivery early once per breaker cooldown (an early probe; failed, it is given back untouched,
+so probing never uses up a delivery's retries). The first 2xx after failures (a due
+delivery, the breaker's half-open probe, or an early probe) makes the webhook's whole
+backlog due now (``release_backlog``), and the lane goes on claiming it oldest first at the
+webhook's concurrency. A 429 or 503 with Retry-After holds the whole endpoint until then:
+the rest of the batch is given back and the hold is stored, so no instance claims for it
+(nor probes it) before the hold ends. Any exception of one attempt (a renderer, a target)
+is that attempt's failure, recorded and retried like any other.
+
 Guarantees: at least once, never "exactly once". A delivery is marked delivered only on a
 2xx; a crash between the consumer's 2xx and our commit sends it again with the same
 ``webhook-id``, which is why consumers deduplicate on it. A delivery that is not attempted
@@ -37,7 +47,7 @@ from monitor import log
 from monitor.config import CONSOLE_WEBHOOK, Config, WebhookSettings
 from monitor.core.breaker import CircuitBreaker
 from monitor.core.clock import SYSTEM_CLOCK, Clock
-from monitor.core.delivery import attempt_result
+from monitor.core.delivery import attempt_result, counts_as_attempt, endpoint_hold
 from monitor.core.retry import DEFAULT_SCHEDULE
 from monitor.deliver.apprise_target import notify_async
 from monitor.deliver.http_target import WebhookPoster
@@ -102,6 +112,8 @@ class Sender:
         self._busy: set[str] = set()  # webhooks with a lane running
         self._stopping = False  # shutting down: no new send starts, no new batch is claimed
         self._gone: set[str] = set()  # webhooks that answered 410 during their current lane
+        self._released: set[str] = set()  # webhooks whose backlog a recovery made due, per lane
+        self._holds: dict[str, float] = {}  # webhook -> wall time its Retry-After ends
         self._recovered = False  # dead local instances' leases taken back (first round)
         # Set by the daemon: True while this instance's heartbeat is overdue, i.e. it was
         # stalled and others may be taking its claimed deliveries over.
@@ -149,10 +161,23 @@ class Sender:
         due = await asyncio.to_thread(self.store.due_webhooks, self.clock.wall())
         known = {*self._hooks, CONSOLE_WEBHOOK}
         names = sorted(name for name in due & known if name not in self._busy)
+        now = self.clock.monotonic()
+        probes = sorted(
+            name
+            for name, breaker in self._breakers.items()
+            if name in self._hooks
+            and name not in due
+            and name not in self._busy
+            and not self._held(name)
+            and breaker.probe_early(now)
+        )
         # Busy from now, not from when each lane's task first runs: a concurrent round
         # must not start a second lane for the same webhook in between.
-        self._busy.update(names)
-        lanes = await asyncio.gather(*(self._lane(name) for name in names))
+        self._busy.update(names, probes)
+        lanes = await asyncio.gather(
+            *(self._lane(name) for name in names),
+            *(self._lane(name, probe=True) for name in probes),
+        )
         await self._recorder.flush()
         return [outcome for lane in lanes for outcome in lane]
 
@@ -173,28 +198,42 @@ class Sender:
         """Long enough for ``count`` deliveries even if every wave times out."""
         return math.ceil(count / hook.concurrency) * hook.timeout + LEASE_MARGIN
 
-    async def _lane(self, name: str) -> list[DeliveryOutcome]:
+    def _held(self, name: str) -> bool:
+        """Is the webhook's endpoint held by its Retry-After (as this instance heard it)?"""
+        return self._holds.get(name, 0.0) > self.clock.wall()
+
+    async def _lane(self, name: str, *, probe: bool = False) -> list[DeliveryOutcome]:
+        """``probe``: start with one delivery early, whether due or not (an early probe)."""
         try:
             if name == CONSOLE_WEBHOOK:
                 jobs = await self._claim(name, CONSOLE_BATCH, LEASE_MARGIN)
                 return [self._to_console(job) for job in jobs]
             outcomes: list[DeliveryOutcome] = []
+            early = probe
             # A full batch may leave more due: keep going while the consumer keeps up, so a
             # backlog drains at the consumer's pace, not one batch per tick. The next batch
             # is claimed after this one, not during it: claiming ahead measured slower, as
             # the claim's thread then contends with the sends for the GIL.
             while (hook := self._hooks.get(name)) is not None and not self._stopping:
-                size = self._batch_size(hook)
+                size = 1 if early else self._batch_size(hook)
                 lease = self._lease(hook, size)
                 lease_end = self.clock.monotonic() + lease  # the store's lease starts after this
-                jobs = await self._claim(name, size, lease)
+                if early:
+                    jobs = await self._claim_probe(name, lease)
+                else:
+                    jobs = await self._claim(name, size, lease)
                 self._gone.discard(name)  # claimed again: it is enabled again
+                self._released.discard(name)
                 # Oldest first: tasks start in order and the semaphore wakes waiters in order.
                 batch = await asyncio.gather(
-                    *(self._send_one(hook, job, lease_end) for job in jobs)
+                    *(self._send_one(hook, job, lease_end, early=early) for job in jobs)
                 )
                 outcomes += batch
-                if len(jobs) < size or any(o.result != "delivered" for o in batch):
+                early = False
+                # A recovery in this batch made the backlog due: claim it even after a short
+                # batch, rather than one tick later.
+                drained = len(jobs) < size and name not in self._released
+                if drained or any(o.result != "delivered" for o in batch):
                     break
             return outcomes
         finally:
@@ -209,6 +248,12 @@ class Sender:
             limit=limit,
             webhooks=[name],
         )
+
+    async def _claim_probe(self, name: str, lease: float) -> list[DeliveryJob]:
+        job = await asyncio.to_thread(
+            self.store.claim_probe, self.clock.wall(), owner=self.owner, lease=lease, webhook=name
+        )
+        return [] if job is None else [job]
 
     def _to_console(self, job: DeliveryJob) -> DeliveryOutcome:
         self.console.write(json.dumps(job.payload, ensure_ascii=False) + "\n")
@@ -225,7 +270,7 @@ class Sender:
         return decision.outcome
 
     async def _send_one(
-        self, hook: WebhookSettings, job: DeliveryJob, lease_end: float
+        self, hook: WebhookSettings, job: DeliveryJob, lease_end: float, *, early: bool = False
     ) -> DeliveryOutcome:
         breaker = self._breakers[hook.name]
         async with self._limits[hook.name][1]:
@@ -233,6 +278,7 @@ class Sender:
             if (
                 self._stopping
                 or hook.name in self._gone
+                or self._held(hook.name)  # before ``allow``: a held endpoint gets no probe
                 or not breaker.allow(now)
                 # A send that could outlive the claim, or a claim others may have taken over
                 # while this process stood still: the delivery could go out twice. Give it
@@ -242,11 +288,19 @@ class Sender:
             ):
                 self._recorder.queue(job.delivery_id)
                 return DeliveryOutcome(job.delivery_id, job.alert_id, hook.name, "paused")
-            if hook.apprise is not None:
-                error = await notify_async(hook.apprise, job.payload, hook.timeout, self._policy)
-                reply = AttemptReply(error=error)
-            else:
-                reply = await self.poster.post(hook, job)
+            try:
+                if hook.apprise is not None:
+                    error = await notify_async(
+                        hook.apprise, job.payload, hook.timeout, self._policy
+                    )
+                    reply = AttemptReply(error=error)
+                else:
+                    reply = await self.poster.post(hook, job)
+            except Exception as exc:  # a bug (a renderer, a target): this attempt failed
+                logger.exception(
+                    "delivery attempt raised", webhook=hook.name, alert_id=job.alert_id
+                )
+                reply = AttemptReply(error=f"unexpected {exc.__class__.__name__}: {exc}")
         if reply.error is not None:
             # Recorded as last_error and logged: an error may name the target's URL, whose
             # path or userinfo is the credential (Slack, Discord, Apprise).
@@ -256,8 +310,8 @@ class Sender:
         decision = attempt_result(
             job, reply, schedule=schedule, url=hook.url, now=ended, rng=self.rng
         )
-        await self._apply(hook, breaker, job, decision, ended)
-        return decision.outcome
+        hold = endpoint_hold(reply, ended)
+        return await self._apply(hook, breaker, job, decision, ended, hold=hold, early=early)
 
     async def _apply(
         self,
@@ -266,13 +320,24 @@ class Sender:
         job: DeliveryJob,
         decision: AttemptDecision,
         now: float,
-    ) -> None:
-        """Tell the breaker, disable the webhook on a 410, log a failure, record the row."""
+        *,
+        hold: float | None,
+        early: bool,
+    ) -> DeliveryOutcome:
+        """Tell the breaker, release the backlog on a recovery, hold the endpoint on a
+        Retry-After, disable the webhook on a 410, log a failure, record the row. Returns
+        the outcome to report."""
         outcome = decision.outcome
         if outcome.result == "delivered":
-            breaker.record_success(self.clock.monotonic())
+            if breaker.record_success(self.clock.monotonic()):
+                await self._release_backlog(hook.name, now)
         else:
             breaker.record_failure(self.clock.monotonic())
+        if hold is not None:
+            self._holds[hook.name] = hold
+            await asyncio.to_thread(self.store.hold_webhook, hook.name, hold)
+            logger.warning("endpoint held by its Retry-After", webhook=hook.name, until=hold)
+        counted = counts_as_attempt(decision, early=early)
         if decision.disable_reason is not None:
             self._gone.add(hook.name)
             reason = decision.disable_reason
@@ -285,6 +350,20 @@ class Sender:
                 alert_id=job.alert_id,
                 attempt=job.attempts + 1,
                 error=outcome.error,
-                next="dead" if decision.retry_in is None else f"retry in {decision.retry_in:.0f}s",
+                next=self._next_text(decision) if counted else "early probe: retry as scheduled",
             )
-        self._recorder.queue(decision.result)
+        if counted:
+            self._recorder.queue(decision.result)
+            return outcome
+        self._recorder.queue(job.delivery_id)
+        return replace(outcome, result="retry")
+
+    @staticmethod
+    def _next_text(decision: AttemptDecision) -> str:
+        return "dead" if decision.retry_in is None else f"retry in {decision.retry_in:.0f}s"
+
+    async def _release_backlog(self, name: str, now: float) -> None:
+        released = await asyncio.to_thread(self.store.release_backlog, name, now)
+        if released:
+            self._released.add(name)
+            logger.info("endpoint is back: its backlog is due now", webhook=name, count=released)

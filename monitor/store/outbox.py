@@ -2,6 +2,8 @@
 
 A delivery is ``pending`` or ``failed`` (retryable) until it is ``delivered`` or ``dead``;
 ``held`` ones wait in a digest (``digests``) and are never claimed or replayed here.
+A webhook's ``webhook_state`` row says whether it is disabled (a 410) and until when its
+consumer's Retry-After holds it: no delivery of either is claimed meanwhile.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, true
+from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, true
 
 from monitor.models import DeliveryJob, DeliveryResult
 from monitor.store import rows
@@ -24,15 +26,21 @@ class Outbox:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _due(self, now: float) -> Any:
-        """Deliveries that may be tried now: retryable, due, not leased, webhook not disabled."""
-        disabled = select(webhook_state.c.name).where(webhook_state.c.disabled_at.is_not(None))
+    def _claimable(self, now: float) -> Any:
+        """Deliveries that may be sent if due: retryable, not leased, their webhook neither
+        disabled nor held."""
+        blocked = select(webhook_state.c.name).where(
+            or_(webhook_state.c.disabled_at.is_not(None), webhook_state.c.held_until > now)
+        )
         return and_(
             deliveries.c.state.in_(RETRYABLE),
-            deliveries.c.next_attempt_at <= now,
             or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-            deliveries.c.webhook.not_in(disabled),
+            deliveries.c.webhook.not_in(blocked),
         )
+
+    def _due(self, now: float) -> Any:
+        """Deliveries that may be tried now."""
+        return and_(self._claimable(now), deliveries.c.next_attempt_at <= now)
 
     @reads
     def due_webhooks(self, now: float) -> set[str]:
@@ -43,11 +51,20 @@ class Outbox:
 
     @reads
     def next_delivery_due(self) -> float | None:
+        """When the next retryable delivery falls due; a held webhook's, once its hold ends."""
+        held = webhook_state.c.held_until
+        due_at = case(
+            (held > deliveries.c.next_attempt_at, held), else_=deliveries.c.next_attempt_at
+        )
         with self.db.read() as conn:
             value = conn.execute(
-                select(func.min(deliveries.c.next_attempt_at)).where(
-                    deliveries.c.state.in_(RETRYABLE)
+                select(func.min(due_at))
+                .select_from(
+                    deliveries.outerjoin(
+                        webhook_state, webhook_state.c.name == deliveries.c.webhook
+                    )
                 )
+                .where(deliveries.c.state.in_(RETRYABLE))
             ).scalar()
         return float(value) if value is not None else None
 
@@ -61,34 +78,80 @@ class Outbox:
         limit: int = 200,
         webhooks: Sequence[str] = (),
     ) -> list[DeliveryJob]:
-        """Lease due deliveries to these webhooks, oldest alert first, skipping disabled ones."""
+        """Lease due deliveries to these webhooks, oldest alert first, skipping disabled and
+        held ones."""
+        where = and_(self._due(now), deliveries.c.webhook.in_(list(webhooks)))
+        with self.db.write() as conn:
+            return self._claim(conn, where, limit, owner, now + lease)
+
+    @writes
+    def claim_probe(
+        self, now: float, *, owner: str, lease: float, webhook: str
+    ) -> DeliveryJob | None:
+        """Lease the webhook's oldest retryable delivery even if its retry is not due yet:
+        the probe that finds out whether a failing endpoint is back. ``None``: it has none
+        (or it is disabled or held)."""
+        where = and_(self._claimable(now), deliveries.c.webhook == webhook)
+        with self.db.write() as conn:
+            jobs = self._claim(conn, where, 1, owner, now + lease)
+        return jobs[0] if jobs else None
+
+    def _claim(
+        self, conn: Connection, where: Any, limit: int, owner: str, until: float
+    ) -> list[DeliveryJob]:
         query = self.db.skip_locked(
             select(deliveries.c.id)
-            .where(self._due(now), deliveries.c.webhook.in_(list(webhooks)))
+            .where(where)
             .order_by(deliveries.c.created_at, deliveries.c.id)
             .limit(limit)
         )
-        with self.db.write() as conn:
-            ids = list(conn.execute(query).scalars())
-            if not ids:
-                return []
-            lease_rows(conn, deliveries.c.id, ids, owner, now + lease)
-            found = conn.execute(
-                select(
-                    deliveries.c.id,
-                    deliveries.c.alert_id,
-                    deliveries.c.webhook,
-                    deliveries.c.attempts,
-                    alerts.c.payload,
-                    alerts.c.created_at,
-                    items.c.published,
-                )
-                .join(alerts, alerts.c.id == deliveries.c.alert_id)
-                .join(items, items.c.id == alerts.c.item_id)
-                .where(deliveries.c.id.in_(ids))
-                .order_by(deliveries.c.created_at, deliveries.c.id)
+        ids = list(conn.execute(query).scalars())
+        if not ids:
+            return []
+        lease_rows(conn, deliveries.c.id, ids, owner, until)
+        found = conn.execute(
+            select(
+                deliveries.c.id,
+                deliveries.c.alert_id,
+                deliveries.c.webhook,
+                deliveries.c.attempts,
+                alerts.c.payload,
+                alerts.c.created_at,
+                items.c.published,
             )
-            return [rows.delivery_job(row) for row in found]
+            .join(alerts, alerts.c.id == deliveries.c.alert_id)
+            .join(items, items.c.id == alerts.c.item_id)
+            .where(deliveries.c.id.in_(ids))
+            .order_by(deliveries.c.created_at, deliveries.c.id)
+        )
+        return [rows.delivery_job(row) for row in found]
+
+    @writes
+    def release_backlog(self, webhook: str, now: float) -> int:
+        """The webhook's endpoint is back: its deliveries waiting out a retry delay are due
+        now (they go oldest first, as claims are ordered). Dead ones stay dead. Returns a
+        count."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.webhook == webhook,
+                    deliveries.c.state == "failed",
+                    deliveries.c.next_attempt_at > now,
+                )
+                .values(next_attempt_at=now)
+            )
+            return int(result.rowcount)
+
+    @writes
+    def hold_webhook(self, name: str, until: float) -> None:
+        """Send nothing to this webhook before ``until`` (its consumer's Retry-After)."""
+        with self.db.write() as conn:
+            conn.execute(
+                self.db.insert(webhook_state)
+                .values(name=name, held_until=until)
+                .on_conflict_do_update(index_elements=["name"], set_={"held_until": until})
+            )
 
     @writes
     def record_deliveries(

@@ -132,6 +132,7 @@ webhook_state = Table(
     Column("name", Text, primary_key=True),
     Column("disabled_reason", Text),
     Column("disabled_at", Float),
+    Column("held_until", Float),  # a consumer's Retry-After: nothing goes to it before then
 )
 
 
@@ -213,11 +214,16 @@ def _unchanged_bodies_v5(conn: Connection) -> None:
     _add_columns(conn, "feeds", Column("body_digest", String(64)), Column("ttl", Float))
 
 
+def _webhook_hold_v6(conn: Connection) -> None:
+    _add_columns(conn, "webhook_state", Column("held_until", Float))
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     schema_v1.create,
     _adaptive_polling_v2,
     _instances_v3,
     _digests_v4,
     _unchanged_bodies_v5,
+    _webhook_hold_v6,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

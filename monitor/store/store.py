@@ -67,6 +67,9 @@ class Store:
         self.due_webhooks = outbox.due_webhooks
         self.next_delivery_due = outbox.next_delivery_due
         self.claim_due_deliveries = outbox.claim_due_deliveries
+        self.claim_probe = outbox.claim_probe
+        self.release_backlog = outbox.release_backlog
+        self.hold_webhook = outbox.hold_webhook
         self.record_deliveries = outbox.record_deliveries
         self.replay = outbox.replay
         self.disable_webhook = outbox.disable_webhook

@@ -6,18 +6,22 @@ import pytest
 
 from monitor.core.breaker import CircuitBreaker
 
-# Each step: (action, now, expected return of allow or None, expected state after).
+# Each step: (action, now, expected return or None if not checked, expected state after).
+# Actions: allow, probe (probe_early), fail (record_failure), ok (record_success: recovered?).
 Step = tuple[str, float, bool | None, str]
 
 
 def run(breaker: CircuitBreaker, steps: list[Step]) -> None:
-    for number, (action, now, allowed, state) in enumerate(steps):
+    for number, (action, now, expected, state) in enumerate(steps):
         if action == "allow":
-            assert breaker.allow(now) is allowed, f"step {number}"
+            assert breaker.allow(now) is expected, f"step {number}"
+        elif action == "probe":
+            assert breaker.probe_early(now) is expected, f"step {number}"
         elif action == "fail":
             breaker.record_failure(now)
         else:
-            breaker.record_success(now)
+            recovered = breaker.record_success(now)
+            assert expected is None or recovered is expected, f"step {number}"
         assert breaker.state == state, f"step {number}"
 
 
@@ -81,6 +85,49 @@ SCENARIOS: dict[str, list[Step]] = {
         ("allow", 19.9, False, "half_open"),
         ("allow", 20, True, "half_open"),
         ("allow", 21, False, "half_open"),
+    ],
+    # Recovery: which success makes the backlog due (the sender's ``release_backlog``).
+    "the first success after failures is a recovery, the next one is not": [
+        ("ok", 0, True, "closed"),  # the first this breaker sees: what came before is unknown
+        ("ok", 1, False, "closed"),
+        ("fail", 2, None, "closed"),
+        ("ok", 3, True, "closed"),
+        ("ok", 4, False, "closed"),
+    ],
+    "a half-open probe that succeeds is a recovery": [
+        ("ok", 0, True, "closed"),
+        *[("fail", 1, None, "closed")] * 2,
+        ("fail", 1, None, "open"),
+        ("allow", 11, True, "half_open"),
+        ("ok", 12, True, "closed"),
+        ("ok", 13, False, "closed"),
+    ],
+    "an idle endpoint whose last answer failed is probed early, once a cooldown": [
+        ("ok", 0, True, "closed"),
+        ("probe", 100, False, "closed"),  # healthy: never
+        ("fail", 101, None, "closed"),
+        ("probe", 110.9, False, "closed"),
+        ("probe", 111, True, "closed"),
+        ("probe", 112, False, "closed"),  # one in flight (or it found nothing): a cooldown
+        ("probe", 121, True, "closed"),
+        ("fail", 121.5, None, "closed"),  # the probe failed: a cooldown from then
+        ("probe", 131.4, False, "closed"),
+        ("probe", 131.5, True, "closed"),
+        ("ok", 132, True, "closed"),
+        ("probe", 200, False, "closed"),
+    ],
+    "an open circuit is probed early after its cooldown, never beside a probe": [
+        *[("fail", 0, None, "closed")] * 2,
+        ("fail", 0, None, "open"),
+        ("probe", 9.9, False, "open"),
+        ("probe", 10, True, "open"),
+        ("allow", 10, True, "half_open"),  # the early probe is sent
+        ("probe", 15, False, "half_open"),  # one out already
+        ("fail", 25, None, "open"),  # cooldown doubled: 20
+        ("probe", 44.9, False, "open"),
+        ("probe", 45, True, "open"),
+        ("allow", 45, True, "half_open"),
+        ("ok", 46, True, "closed"),
     ],
 }
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from monitor.core.delivery import attempt_result
+from monitor.core.delivery import attempt_result, counts_as_attempt, endpoint_hold
 from monitor.core.retry import DEFAULT_SCHEDULE
 from monitor.models import AttemptReply, DeliveryJob, DeliveryOutcome, DeliveryResult
 
@@ -229,3 +229,48 @@ def test_a_dead_delivery_is_recorded_with_no_next_attempt() -> None:
         last_error="timed out after 5s",
         last_status=None,
     )
+
+
+@pytest.mark.parametrize(
+    ("reply", "until"),
+    [
+        # A Retry-After on 429 or 503 holds the whole endpoint, capped at 24 h.
+        (AttemptReply(429, retry_after=3600.0), NOW + 3600),
+        (AttemptReply(503, retry_after=5.0), NOW + 5),
+        (AttemptReply(429, retry_after=10 * 86400.0), NOW + 86400),
+        # No Retry-After, a past one, or one on another status: no hold.
+        (AttemptReply(429), None),
+        (AttemptReply(503, retry_after=0.0), None),
+        (AttemptReply(503, retry_after=-30.0), None),
+        (AttemptReply(500, retry_after=60.0), None),
+        (AttemptReply(200, retry_after=60.0), None),
+        (AttemptReply(error="ConnectError: refused"), None),
+    ],
+)
+def test_a_retry_after_holds_the_endpoint(reply: AttemptReply, until: float | None) -> None:
+    assert endpoint_hold(reply, NOW) == until
+
+
+@pytest.mark.parametrize(
+    ("reply", "attempts", "early", "counted"),
+    [
+        # A scheduled attempt always counts.
+        (AttemptReply(200), 1, False, True),
+        (AttemptReply(500), 1, False, True),
+        (AttemptReply(500), 2, False, True),  # dead
+        # An early probe counts when delivered or disabling; failed, the row is untouched,
+        # even where the same failure on schedule would have been its last (dead).
+        (AttemptReply(204), 1, True, True),
+        (AttemptReply(410), 1, True, True),
+        (AttemptReply(503), 1, True, False),
+        (AttemptReply(429, retry_after=60.0), 1, True, False),
+        (AttemptReply(error="timed out after 5s"), 2, True, False),
+    ],
+)
+def test_an_early_probe_counts_only_if_it_got_through(
+    reply: AttemptReply, attempts: int, early: bool, counted: bool
+) -> None:
+    decision = attempt_result(
+        job(attempts), reply, schedule=SCHEDULE, url=URL, now=NOW, rng=FixedRandom(0.5)
+    )
+    assert counts_as_attempt(decision, early=early) is counted

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from monitor.config import Config, load_config
-from monitor.deliver.apprise_target import TITLE_LIMIT, apprise_message
+from monitor.config import Config, load_config, routing_from_config
+from monitor.deliver import apprise_target
+from monitor.deliver.apprise_target import DIGEST_BODY_LIMIT, TITLE_LIMIT, apprise_message
 from monitor.deliver.sender import Sender
+from monitor.documents.payload import DIGEST_LIMIT, digest_document, digest_payload
 from monitor.errors import ConfigError
 from monitor.store import Store
 from tests.deliver.consumer import (
@@ -23,6 +25,7 @@ from tests.deliver.consumer import (
     add_alerts,
     deliveries,
     make_config,
+    real_wall,
     rounds,
 )
 from tests.net.hostile import canary, endless, redirector
@@ -168,3 +171,89 @@ def test_an_endless_apprise_answer_is_read_up_to_a_limit(store: Store) -> None:
     assert deliveries(store)[alert].state == "delivered"
     assert peak < 20 * 1024**2
     assert time.monotonic() - started < 8
+
+
+def digest_entry(n: int, link: str) -> dict[str, str]:
+    return {
+        "alert_id": f"msg_{n}",
+        "rule": "rates",
+        "created_at": "2025-06-15T10:00:00Z",
+        "title": f"Central bank move {n}\n" + "x" * 300,
+        "link": link,
+        "feed": "wire",
+        "snippet": "Central bank **raises** rates",
+    }
+
+
+def test_a_digest_is_a_heading_and_a_bounded_list_of_stories_with_links() -> None:
+    entries = [digest_entry(0, "https://news.test/0"), digest_entry(1, "javascript:alert(1)")]
+    entries += [digest_entry(n, f"https://news.test/{n}") for n in range(2, 100)]
+    payload = digest_payload(
+        digest_id="msg_digest",
+        kind="throttle:rates",
+        window_start=T0,
+        window_end=T0 + 3600,
+        created_at=T0 + 3600,
+        count=250,
+        entries=entries,
+    )
+    title, body = apprise_message(payload)
+    assert title.startswith("250 alerts (rule rates), ")
+    lines = body.splitlines()
+    assert lines[0].startswith("• Central bank move 0 xxx")
+    assert lines[0].endswith("… · rates https://news.test/0")
+    assert lines[1].endswith("… · rates")  # only plain http(s) links
+    assert "javascript" not in body
+    assert len(body) <= DIGEST_BODY_LIMIT
+    assert lines[-1] == f"and {250 - (len(lines) - 1)} more"
+
+
+def test_a_digest_is_delivered_through_apprise(store: Store) -> None:
+    consumer = Consumer()
+    try:
+        config = make_config(apprise_hook(consumer, digest="daily"))
+        store.set_routing(routing_from_config(config))  # as the composition root does
+        wall = real_wall()
+        yesterday = wall.now - 86400
+        ids = add_alerts(store, 3, ("ap",), created=[yesterday] * 3)
+        day = yesterday - yesterday % 86400
+        [sealed] = store.seal_due_digests(day + 86400, digest_document, listed=DIGEST_LIMIT)
+        (outcomes,) = rounds(sender(store, wall, config))
+    finally:
+        consumer.close()
+    assert [(o.alert_id, o.result) for o in outcomes] == [(sealed, "delivered")]
+    [(_, document)] = consumer.received
+    assert document["title"].startswith("3 alerts (daily digest), ")
+    assert document["message"].splitlines() == [
+        f"• Story a{n} · r https://news.test/a{n}" for n in range(3)
+    ]
+    assert {d.alert_id: d.state for d in store.list_deliveries(limit=10)} == {
+        **dict.fromkeys(ids, "digested"),
+        sealed: "delivered",
+    }
+
+
+def test_an_apprise_message_that_raises_is_a_recorded_failure_then_retried(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(payload: dict[str, Any]) -> tuple[str, str]:
+        raise KeyError("item")
+
+    consumer = Consumer()
+    wall = SettableWall()
+    try:
+        (alert,) = add_alerts(store, 1, ("ap",))
+        config = make_config(apprise_hook(consumer))
+        with monkeypatch.context() as patched:
+            patched.setattr(apprise_target, "apprise_message", broken)
+            (first,) = rounds(sender(store, wall, config))
+        record = deliveries(store)[alert]
+        wall.now = T0 + 10
+        (second,) = rounds(sender(store, wall, config))
+    finally:
+        consumer.close()
+    assert [o.result for o in first] == ["retry"]
+    assert (record.state, record.attempts) == ("failed", 1)
+    assert record.last_error == "unexpected KeyError: 'item'"
+    assert [o.result for o in second] == ["delivered"]
+    assert consumer.requests == 1
