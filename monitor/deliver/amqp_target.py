@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aio_pika.connection import make_url
 from aio_pika.exceptions import DeliveryError, PublishError
 
 from monitor.config import AmqpTarget, BrokerTarget
@@ -64,8 +65,11 @@ class AmqpExchange:
 
 async def open_amqp(target: BrokerTarget, timeout: float) -> AmqpExchange:
     assert isinstance(target, AmqpTarget)
-    connection = await aio_pika.connect(target.url, timeout=timeout)
+    # Not aio_pika.connect: it leaves a connection that failed to open unclosed, for its
+    # __del__ to close on whatever thread collects it.
+    connection = aio_pika.Connection(make_url(target.url))
     try:
+        await connection.connect(timeout=timeout)
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await channel.declare_exchange(
             target.exchange,
@@ -73,7 +77,7 @@ async def open_amqp(target: BrokerTarget, timeout: float) -> AmqpExchange:
             durable=True,
             timeout=timeout,
         )
-    except BaseException:  # a cancelled connect (timeout) too: no connection left behind
+    except BaseException:  # a failed or cancelled (timed out) one too
         await connection.close()
         raise
     return AmqpExchange(target, connection, channel, exchange)

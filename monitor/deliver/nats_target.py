@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import nats
 from nats.aio.client import Client
 from nats.errors import NoServersError
 from nats.js import JetStreamContext
@@ -60,8 +59,10 @@ async def open_nats(target: BrokerTarget, timeout: float) -> NatsSubject:
         # connection lost) fails the publish waiting on it, which records it.
         last_error[:] = [error]
 
+    # Not nats.connect: it leaves the socket of a connect that failed half-way open.
+    client = Client()
     try:
-        client = await nats.connect(
+        await client.connect(
             target.url,
             name="news-monitor",
             connect_timeout=max(1, math.ceil(timeout)),
@@ -71,8 +72,10 @@ async def open_nats(target: BrokerTarget, timeout: float) -> NatsSubject:
             reconnect_time_wait=0,
             error_cb=remember,
         )
-    except NoServersError:
-        raise ConnectionError(
-            f"cannot connect: {last_error[0] if last_error else 'no server'}"
-        ) from None
+    except BaseException as exc:  # a failed or cancelled (timed out) one too
+        await client.close()
+        if isinstance(exc, NoServersError):
+            cause = last_error[0] if last_error else "no server"
+            raise ConnectionError(f"cannot connect: {cause}") from None
+        raise
     return NatsSubject(target, client)
