@@ -99,8 +99,8 @@ def _broker_url(url: str, schemes: tuple[str, ...]) -> str:
     except ValueError:
         raise ValueError(f"{redact_url(url)!r} has an invalid port") from None
     if parts.scheme.lower() not in schemes or not parts.hostname:
-        shown = " or ".join(f"{scheme}://" for scheme in schemes)
-        raise ValueError(f"must be a {shown} URL with a host, not {redact_url(url)!r}")
+        shown = " or ".join(schemes)
+        raise ValueError(f"must be a URL with scheme {shown} and a host, not {redact_url(url)!r}")
     return url
 
 
