@@ -127,6 +127,20 @@ def test_an_unroutable_amqp_message_is_a_failed_attempt(store: Store, queue: Amq
     assert queue.read() == []
 
 
+def test_an_exchange_of_another_type_is_a_failed_attempt_that_says_so(
+    store: Store, queue: AmqpQueue
+) -> None:
+    amqp = {"url": amqp_url(), "exchange": queue.exchange, "exchange_type": "fanout"}
+    target = {"name": "bus", "amqp": amqp}  # the test declared the exchange a topic one
+    (alert,) = add_alerts(store, 1, ("bus",))
+    (outcomes,) = rounds(sender(store, make_config(target)))
+    assert [o.result for o in outcomes] == ["retry"]
+    error = deliveries(store)[alert].last_error or ""
+    assert error.startswith("amqp: ")
+    assert "PRECONDITION_FAILED" in error
+    assert "inequivalent arg 'type'" in error
+
+
 def test_a_subject_without_a_stream_is_a_failed_attempt(store: Store, js: JetStream) -> None:
     target = {"name": "jet", "nats": {"url": nats_url(), "subject": js.subject + ".nostream"}}
     (alert,) = add_alerts(store, 1, ("jet",))
