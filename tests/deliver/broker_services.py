@@ -25,6 +25,7 @@ import pytest
 import redis
 
 REDIS_PORT, AMQP_PORT, NATS_PORT = 6379, 5672, 4222
+PORTS = {"redis": REDIS_PORT, "amqp": AMQP_PORT, "nats": NATS_PORT}
 
 
 def redis_url(port: int = REDIS_PORT) -> str:
@@ -37,6 +38,16 @@ def amqp_url(port: int = AMQP_PORT, password: str = "guest") -> str:
 
 def nats_url(port: int = NATS_PORT) -> str:
     return f"nats://127.0.0.1:{port}"
+
+
+def target_at(key: str, port: int) -> dict[str, Any]:
+    """A webhook entry's broker target of kind ``key`` on 127.0.0.1:``port``, its names ones
+    no test reads."""
+    if key == "redis":
+        return {"redis": {"url": redis_url(port), "stream": "nm-test-unread"}}
+    if key == "amqp":
+        return {"amqp": {"url": amqp_url(port), "exchange": "nm-test-unread"}}
+    return {"nats": {"url": nats_url(port), "subject": "nm-test.unread"}}
 
 
 def unique(prefix: str) -> str:

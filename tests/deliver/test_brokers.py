@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from monitor.config import Config
 from monitor.deliver.sender import Sender
@@ -17,7 +18,7 @@ from monitor.store import Store
 from tests.deliver.broker_services import (
     AMQP_PORT,
     NATS_PORT,
-    REDIS_PORT,
+    PORTS,
     AmqpQueue,
     JetStream,
     TcpProxy,
@@ -27,6 +28,7 @@ from tests.deliver.broker_services import (
     nats_url,
     redis_stream,
     redis_url,
+    target_at,
     wait_until,
 )
 from tests.deliver.consumer import (
@@ -110,6 +112,21 @@ def test_a_redis_stream_is_trimmed_to_about_maxlen(store: Store, stream: tuple[s
     assert len(read_stream()) <= 100
 
 
+def test_a_key_of_another_type_refuses_the_xadd(store: Store, stream: tuple[str, Any]) -> None:
+    name, _ = stream
+    with redis.Redis(host="127.0.0.1", port=PORTS["redis"]) as client:
+        client.set(name, "not a stream")
+    (alert,) = add_alerts(store, 1, ("s",))
+    (outcomes,) = rounds(
+        sender(store, make_config({"name": "s", "redis": {"url": redis_url(), "stream": name}}))
+    )
+    assert [o.result for o in outcomes] == ["retry"]
+    assert deliveries(store)[alert].last_error == (
+        f"redis: XADD to {name!r} refused: "
+        "WRONGTYPE Operation against a key holding the wrong kind of value"
+    )
+
+
 def test_an_unroutable_amqp_message_is_a_failed_attempt(store: Store, queue: AmqpQueue) -> None:
     target = {
         "name": "bus",
@@ -164,24 +181,12 @@ def test_a_wrong_amqp_password_never_shows(store: Store, queue: AmqpQueue) -> No
     assert canary not in error
 
 
-def target_at(key: str, port: int) -> dict[str, str]:
-    """A broker target of kind ``key`` on 127.0.0.1:``port`` (names no test reads)."""
-    if key == "redis":
-        return {"url": redis_url(port), "stream": "nm-test-unread"}
-    if key == "amqp":
-        return {"url": amqp_url(port), "exchange": "nm-test-unread"}
-    return {"url": nats_url(port), "subject": "nm-test.unread"}
-
-
-UPSTREAM = {"redis": REDIS_PORT, "amqp": AMQP_PORT, "nats": NATS_PORT}
-
-
 @pytest.mark.parametrize("key", ["redis", "amqp", "nats"])
 def test_a_loopback_broker_is_refused_unless_private_is_allowed(store: Store, key: str) -> None:
-    proxy = TcpProxy(UPSTREAM[key])
+    proxy = TcpProxy(PORTS[key])
     try:
         (alert,) = add_alerts(store, 1, ("b",))
-        target = {"name": "b", key: target_at(key, proxy.port)}
+        target = {"name": "b", **target_at(key, proxy.port)}
         config = make_config(target, network={"allow_private": False})
         (outcomes,) = rounds(sender(store, config))
     finally:

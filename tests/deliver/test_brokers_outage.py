@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,9 +17,7 @@ from monitor.deliver.sender import Sender
 from monitor.models import DeliveryOutcome
 from monitor.store import Store
 from tests.deliver.broker_services import (
-    AMQP_PORT,
-    NATS_PORT,
-    REDIS_PORT,
+    PORTS,
     Received,
     TcpProxy,
     amqp_queue,
@@ -27,6 +26,7 @@ from tests.deliver.broker_services import (
     nats_url,
     redis_stream,
     redis_url,
+    target_at,
 )
 from tests.deliver.consumer import T0, SettableWall, add_alerts, deliveries, make_config
 
@@ -51,13 +51,12 @@ def broker(key: str, port: int) -> Iterator[Target]:
             yield {"nats": {"url": nats_url(port), "subject": js.subject}}, js.read
 
 
-UPSTREAM = {"redis": REDIS_PORT, "amqp": AMQP_PORT, "nats": NATS_PORT}
 KEYS = pytest.mark.parametrize("key", ["redis", "amqp", "nats"])
 
 
 @KEYS
 def test_an_outage_is_retried_and_delivered_once_the_broker_is_back(store: Store, key: str) -> None:
-    proxy = TcpProxy(UPSTREAM[key])
+    proxy = TcpProxy(PORTS[key])
     wall = SettableWall()
     try:
         with broker(key, proxy.port) as (target, read):
@@ -122,3 +121,40 @@ def test_an_attempt_error_names_the_broker_not_its_password(store: Store, key: s
     assert error.startswith(f"{key}: ")
     assert "127.0.0.1" in error  # readable: which broker could not be reached
     assert canary not in error
+
+
+def one_round(store: Store, *hooks: dict[str, Any]) -> list[DeliveryOutcome]:
+    sender = Sender(make_config(*hooks), store, owner="t", clock=SettableWall().clock())
+
+    async def run() -> list[DeliveryOutcome]:
+        try:
+            return await sender.deliver_due()
+        finally:
+            await sender.aclose()
+
+    return asyncio.run(run())
+
+
+@KEYS
+def test_a_broker_that_never_answers_is_a_timed_out_attempt(store: Store, key: str) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nobody answers
+    try:
+        (alert,) = add_alerts(store, 1, ("b",))
+        port = silent.getsockname()[1]
+        outcomes = one_round(store, {"name": "b", **target_at(key, port), "timeout": 0.3})
+    finally:
+        silent.close()
+    assert [o.result for o in outcomes] == ["retry"]
+    assert deliveries(store)[alert].last_error == f"{key}: timed out after 0.3s"
+
+
+@KEYS
+def test_failures_open_the_breaker_and_end_as_dead_letters(store: Store, key: str) -> None:
+    hook = {"name": "b", **target_at(key, 9), "retry_schedule": [0], "failure_threshold": 1}
+    first, second = add_alerts(store, 2, ("b",))
+    outcomes = one_round(store, {**hook, "concurrency": 1})
+    # The first failure opens the circuit: the second delivery is not attempted.
+    assert [(o.alert_id, o.result) for o in outcomes] == [(first, "dead"), (second, "paused")]
+    records = deliveries(store)
+    assert (records[first].state, records[first].attempts) == ("dead", 1)
+    assert (records[second].state, records[second].attempts) == ("pending", 0)
