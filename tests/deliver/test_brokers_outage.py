@@ -28,7 +28,7 @@ from tests.deliver.broker_services import (
     redis_url,
     target_at,
 )
-from tests.deliver.consumer import T0, SettableWall, add_alerts, deliveries, make_config
+from tests.deliver.consumer import T0, SettableWall, add_alerts, deliveries, make_config, rounds
 
 Target = tuple[dict[str, Any], Callable[[], list[Received]]]
 
@@ -41,17 +41,20 @@ def broker(key: str, port: int) -> Iterator[Target]:
             yield {"redis": {"url": redis_url(port), "stream": stream}}, read
     elif key == "amqp":
         with amqp_queue() as queue:
-            url = amqp_url(port)
-            yield (
-                {"amqp": {"url": url, "exchange": queue.exchange, "routing_key": "alerts"}},
-                (queue.read),
-            )
+            amqp = {"url": amqp_url(port), "exchange": queue.exchange, "routing_key": "alerts"}
+            yield {"amqp": amqp}, queue.read
     else:
         with jetstream() as js:
             yield {"nats": {"url": nats_url(port), "subject": js.subject}}, js.read
 
 
 KEYS = pytest.mark.parametrize("key", ["redis", "amqp", "nats"])
+
+
+def one_round(store: Store, *hooks: dict[str, Any]) -> list[DeliveryOutcome]:
+    sender = Sender(make_config(*hooks), store, owner="t", clock=SettableWall().clock())
+    (outcomes,) = rounds(sender)
+    return outcomes
 
 
 @KEYS
@@ -107,32 +110,12 @@ def test_an_attempt_error_names_the_broker_not_its_password(store: Store, key: s
     }[key]
     field = {"redis": "stream", "amqp": "exchange", "nats": "subject"}[key]
     (alert,) = add_alerts(store, 1, ("b",))
-    config = make_config({"name": "b", key: {"url": dead, field: "nm-test.none"}})
-    sender = Sender(config, store, owner="t", clock=SettableWall().clock())
-
-    async def run() -> list[DeliveryOutcome]:
-        try:
-            return await sender.deliver_due()
-        finally:
-            await sender.aclose()
-
-    assert [o.result for o in asyncio.run(run())] == ["retry"]
+    outcomes = one_round(store, {"name": "b", key: {"url": dead, field: "nm-test.none"}})
+    assert [o.result for o in outcomes] == ["retry"]
     error = deliveries(store)[alert].last_error or ""
     assert error.startswith(f"{key}: ")
     assert "127.0.0.1" in error  # readable: which broker could not be reached
     assert canary not in error
-
-
-def one_round(store: Store, *hooks: dict[str, Any]) -> list[DeliveryOutcome]:
-    sender = Sender(make_config(*hooks), store, owner="t", clock=SettableWall().clock())
-
-    async def run() -> list[DeliveryOutcome]:
-        try:
-            return await sender.deliver_due()
-        finally:
-            await sender.aclose()
-
-    return asyncio.run(run())
 
 
 @KEYS
