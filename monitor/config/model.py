@@ -9,11 +9,12 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.config.values import HttpUrlText, Seconds, parse_digest_at, parse_listen
-from monitor.redact import url_secrets
+from monitor.redact import redact_url, url_secrets
 
 CONSOLE_WEBHOOK = "console"
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -90,11 +91,79 @@ class RuleSettings(_Settings):
     throttle: ThrottleSettings | None = None  # see monitor.core.routing
 
 
+def _broker_url(url: str, schemes: tuple[str, ...]) -> str:
+    """``url`` if it has one of ``schemes`` and a host (the SSRF guard checks that host)."""
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:
+        raise ValueError(f"{redact_url(url)!r} has an invalid port") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        shown = " or ".join(schemes)
+        raise ValueError(f"must be a URL with scheme {shown} and a host, not {redact_url(url)!r}")
+    return url
+
+
+class RedisTarget(_Settings):
+    """A Redis stream: one ``XADD`` per delivery (``deliver.redis_target``)."""
+
+    url: str
+    stream: Annotated[str, Field(min_length=1)]
+    maxlen: int | None = Field(default=None, ge=1)  # approximate trimming; None: never trimmed
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _broker_url(value, ("redis", "rediss"))
+
+
+class AmqpTarget(_Settings):
+    """A RabbitMQ exchange, declared durable (``deliver.amqp_target``)."""
+
+    url: str
+    exchange: Annotated[str, Field(min_length=1)]
+    routing_key: str = ""
+    exchange_type: Literal["topic", "direct", "fanout", "headers"] = "topic"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _broker_url(value, ("amqp", "amqps"))
+
+
+class NatsTarget(_Settings):
+    """A NATS JetStream subject; the operator creates the stream (``deliver.nats_target``)."""
+
+    url: str
+    subject: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _broker_url(value, ("nats", "tls"))
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str) -> str:
+        tokens = value.split(".")
+        if any(t in ("", "*", ">") or any(c.isspace() for c in t) for t in tokens):
+            raise ValueError(f"{value!r} is not a subject to publish to (no wildcards or spaces)")
+        return value
+
+
+BrokerTarget = RedisTarget | AmqpTarget | NatsTarget
+_TARGET_KEYS = ("url", "apprise", "redis", "amqp", "nats")
+
+
 class WebhookSettings(_Settings):
     name: Annotated[str, Field(pattern=_NAME)]
-    # Exactly one target: an HTTP endpoint (signed), or an Apprise URL (deliver.apprise_target).
+    # Exactly one target: an HTTP endpoint (signed), an Apprise URL (deliver.apprise_target),
+    # or a message broker (deliver.broker_target).
     url: HttpUrlText | None = None
     apprise: str | None = None
+    redis: RedisTarget | None = None
+    amqp: AmqpTarget | None = None
+    nats: NatsTarget | None = None
     secret: str | tuple[str, ...] | None = None
     format: Literal["json", "cloudevents", "slack", "discord", "teams"] = "json"
     timeout: Seconds = 15.0
@@ -118,15 +187,32 @@ class WebhookSettings(_Settings):
 
     @model_validator(mode="after")
     def _one_target(self) -> WebhookSettings:
-        if (self.url is None) == (self.apprise is None):
-            raise ValueError("give exactly one of url and apprise")
+        if sum(getattr(self, key) is not None for key in _TARGET_KEYS) != 1:
+            raise ValueError("give exactly one of url, apprise, redis, amqp and nats")
         if self.digest_at is not None:
             if self.digest is None:
                 raise ValueError("digest_at: set digest (hourly or daily) too")
             parse_digest_at(self.digest, self.digest_at)
         if self.apprise is not None and self.secret is not None:
             raise ValueError("secret: Apprise targets are not signed; remove it")
+        if self.broker is not None:
+            if self.secret is not None:
+                raise ValueError(
+                    "secret: broker targets are not signed (the broker authenticates "
+                    "the publisher); remove it"
+                )
+            # The message is always the CloudEvents envelope; "json" is only the default.
+            if "format" in self.model_fields_set and self.format != "cloudevents":
+                raise ValueError(
+                    "format: broker messages are always CloudEvents JSON; "
+                    "remove it or set cloudevents"
+                )
         return self
+
+    @property
+    def broker(self) -> BrokerTarget | None:
+        """The message broker this webhook publishes to, if it is a broker target."""
+        return self.redis or self.amqp or self.nats
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -187,10 +273,12 @@ class Config(_Settings):
         """Every configured value never to be shown (``monitor.redact.redact_text``).
 
         Webhook signing secrets; each webhook's URL whole (a chat webhook's URL is its
-        credential) and Apprise URL whole; and the credentials written in every URL.
+        credential) and Apprise URL whole; and the credentials written in every URL, broker
+        URLs included (their host stays readable in errors).
         """
         targets = [t for w in self.webhooks for t in (w.url, w.apprise) if t is not None]
+        brokers = [w.broker.url for w in self.webhooks if w.broker is not None]
         found = {s for w in self.webhooks for s in w.secrets} | set(targets)
-        for url in (self.state, *targets, *(f.url for f in self.feeds)):
+        for url in (self.state, *targets, *brokers, *(f.url for f in self.feeds)):
             found.update(url_secrets(url))
         return frozenset(found)

@@ -50,6 +50,7 @@ from monitor.core.clock import SYSTEM_CLOCK, Clock
 from monitor.core.delivery import attempt_result, counts_as_attempt, endpoint_hold
 from monitor.core.retry import DEFAULT_SCHEDULE
 from monitor.deliver.apprise_target import notify_async
+from monitor.deliver.broker_target import BrokerPublisher
 from monitor.deliver.http_target import WebhookPoster
 from monitor.deliver.leases import is_dead_local_owner
 from monitor.models import (
@@ -101,6 +102,7 @@ class Sender:
             allow_private=config.network.allow_private, allow_cidrs=config.network.allow_cidrs
         )
         self.poster = WebhookPoster(self._policy, clock.wall, USER_AGENT, transport)
+        self.brokers = BrokerPublisher(self._policy)
         # Group commit: outcomes queue up while the previous batch's transaction runs. A fast
         # consumer yields hundreds of outcomes per second; one transaction (one fsync on SQLite)
         # each would cap throughput, one per RECORD_GATHER does not.
@@ -149,6 +151,7 @@ class Sender:
 
     async def aclose(self) -> None:
         await self.poster.aclose()
+        await self.brokers.aclose()
 
     async def deliver_due(self) -> list[DeliveryOutcome]:
         """One round: a lane per webhook with work due; returns once every outcome is recorded.
@@ -294,6 +297,8 @@ class Sender:
                         hook.apprise, job.payload, hook.timeout, self._policy
                     )
                     reply = AttemptReply(error=error)
+                elif hook.broker is not None:
+                    reply = await self.brokers.publish(hook, job)
                 else:
                     reply = await self.poster.post(hook, job)
             except Exception as exc:  # a bug (a renderer, a target): this attempt failed
