@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,14 +22,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.errors import StoreError
+from monitor.redact import redact_text, redact_url, url_secrets
 from monitor.store.sqlitefile import SqliteFile, is_disk_full
 
 # PostgreSQL deadlock / serialization failure, SQLite busy: the transaction was rolled back
 # whole, so running it again is safe.
 _TRANSIENT_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 4
-# The password of ``scheme://user:password@host``.
-_PASSWORD = re.compile(r"(?<=://)([^/@:]*):([^/@]*)@")
 
 
 class _WriteIntent(threading.local):
@@ -66,9 +64,10 @@ class Database:
     """An SQLite or PostgreSQL database. Thread-safe: each transaction has its connection."""
 
     def __init__(self, url: str) -> None:
-        found = _PASSWORD.search(url)
-        self._password = found.group(2) if found else ""
-        self.shown_url = _PASSWORD.sub(r"\1:***@", url)  # for messages
+        # The one redaction rule: no password or secret query value (``?password=``) in a
+        # message, whether it quotes the URL or the driver repeats a part of it.
+        self._secrets = url_secrets(url)
+        self.shown_url = redact_url(url)
         for plain in ("postgresql://", "postgres://"):
             if url.startswith(plain):  # psycopg 3 is the driver we ship, not psycopg2
                 url = "postgresql+psycopg://" + url.removeprefix(plain)
@@ -142,7 +141,7 @@ class Database:
         return query  # SQLite: BEGIN IMMEDIATE already serializes writers
 
     def hide_password(self, message: str) -> str:
-        return message.replace(self._password, "***") if self._password else message
+        return redact_text(message, self._secrets)
 
     def failure(self, exc: SQLAlchemyError, doing: str = "") -> StoreError:
         """``exc`` as a ``StoreError``: its message, without the URL's password."""

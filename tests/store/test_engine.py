@@ -84,10 +84,15 @@ def test_a_failed_read_is_a_store_error(store: Store, store_url: str) -> None:
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("postgresql://nm:pw-s3cret@127.0.0.1:1/state", "postgresql://nm:***@127.0.0.1:1/state"),
-        ("postgres://:pw-s3cret@127.0.0.1:1/state", "postgres://:***@127.0.0.1:1/state"),
-        ("mysql://nm:pw-s3cret@127.0.0.1:1/state", "mysql://nm:***@127.0.0.1:1/state"),
-        ("nonsense://nm:pw-s3cret@127.0.0.1:1", "nonsense://nm:***@127.0.0.1:1"),
+        # The one redaction rule (monitor.redact): userinfo removed, secret query values masked.
+        ("postgresql://nm:pw-s3cret@127.0.0.1:1/state", "'postgresql://127.0.0.1:1/state'"),
+        ("postgres://:pw-s3cret@127.0.0.1:1/state", "'postgres://127.0.0.1:1/state'"),
+        ("mysql://nm:pw-s3cret@127.0.0.1:1/state", "'mysql://127.0.0.1:1/state'"),
+        ("nonsense://nm:pw-s3cret@127.0.0.1:1", "'nonsense://127.0.0.1:1'"),
+        (
+            "postgresql://127.0.0.1:1/state?password=pw-s3cret",
+            "'postgresql://127.0.0.1:1/state?password=***'",
+        ),
     ],
 )
 def test_a_store_that_cannot_open_never_shows_the_password(url: str, shown: str) -> None:
