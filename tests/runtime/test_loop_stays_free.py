@@ -248,7 +248,8 @@ def test_a_flood_of_idle_connections_is_cut_quietly_and_healthz_still_answers(
     finally:
         for s in idle:
             s.close()
-    assert daemon.healthz() is not None
+    # The flood's closed connections drain from the listen queue.
+    wait_for(lambda: daemon.healthz() is not None, 10, "/healthz after the flood")
     logged = daemon.log_lines()[before:]
     assert not [line for line in logged if "Traceback" in line]
     assert len(logged) <= 3, logged
