@@ -1,6 +1,10 @@
 # news-monitor container image.
 #   docker build -t news-monitor .
-#   docker run -v ./config:/etc/news-monitor:ro -v nm-state:/var/lib/news-monitor -p 8080:8080 news-monitor
+#   docker run -v ./config:/etc/news-monitor:ro -v nm-state:/var/lib/news-monitor news-monitor
+# The endpoints (/healthz /readyz /metrics /status) have no authentication, so they listen
+# on the container's loopback only (the HEALTHCHECK still reaches them). To reach them from
+# the host, listen on all of the container's interfaces and publish on the host's loopback:
+#   docker run ... -e NEWS_MONITOR_LISTEN=0.0.0.0:8080 -p 127.0.0.1:8080:8080 news-monitor
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
@@ -21,8 +25,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY config /etc/news-monitor
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    NEWS_MONITOR_STATE=sqlite:////var/lib/news-monitor/state.db \
-    NEWS_MONITOR_LISTEN=0.0.0.0:8080
+    NEWS_MONITOR_STATE=sqlite:////var/lib/news-monitor/state.db
 USER 10001:10001
 WORKDIR /var/lib/news-monitor
 VOLUME ["/etc/news-monitor", "/var/lib/news-monitor"]

@@ -252,8 +252,8 @@ async def poll_round(config: Config) -> tuple[float, dict[str, int]]:
         started = time.perf_counter()
         outcomes = await app.poll_all()
         elapsed = time.perf_counter() - started
-        if app.poller.workers is not None:  # reaped, their CPU time counts in RUSAGE_CHILDREN
-            app.poller.workers.shutdown(wait=True)
+        # Workers reaped: their CPU time counts in RUSAGE_CHILDREN.
+        app.poller.processor.shutdown(wait=True)
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.error_kind or o.result] = counts.get(o.error_kind or o.result, 0) + 1

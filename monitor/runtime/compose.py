@@ -21,10 +21,11 @@ from monitor.net.guard import NetworkPolicy
 from monitor.net.useragent import USER_AGENT
 from monitor.query import RuleSet, compile_rules
 from monitor.runtime.poller import Poller, feed_specs
-from monitor.runtime.workers import FeedWorkers, rule_specs
+from monitor.runtime.workers import FeedProcessor, FeedThread, FeedWorkers, rule_specs
 from monitor.store import Store
 
-# Fewer feeds than this are parsed faster in-process than worker processes start.
+# Fewer feeds than this are parsed faster in-process than worker processes start, or than
+# a daemon's one worker process parses them.
 WORKERS_MIN_FEEDS = 50
 
 
@@ -52,14 +53,21 @@ def make_fetcher(config: Config, *, clock: Clock = SYSTEM_CLOCK) -> Fetcher:
     )
 
 
-def make_workers(config: Config) -> FeedWorkers | None:
-    """Worker processes for parse + identify + match (CPU-bound pure Python), one per core,
-    when it pays: starting them costs ~0.5 s of CPU; bench/poll.py shows where it is won back.
+async def make_processor(config: Config, *, long_running: bool) -> FeedProcessor:
+    """Where parse + identify + match (CPU-bound pure Python) run: never on the event loop.
+
+    Worker processes, one per core, when it pays: starting one costs ~0.5 s of CPU;
+    bench/poll.py shows where it is won back. A long-running daemon otherwise still gets one
+    worker process, paid once, so that no feed holds up its endpoints, deliveries and
+    heartbeats (``monitor.runtime.workers`` measures why a thread is not enough); a one-shot
+    run otherwise parses in a thread.
     """
-    workers = os.cpu_count() or 1
-    if workers < 2 or len(config.feeds) < WORKERS_MIN_FEEDS:
-        return None
-    return FeedWorkers(workers, rule_specs(config))
+    cores = os.cpu_count() or 1
+    if cores >= 2 and len(config.feeds) >= WORKERS_MIN_FEEDS:
+        return FeedWorkers(cores, rule_specs(config))
+    if long_running:
+        return FeedWorkers(1, rule_specs(config))
+    return FeedThread(await asyncio.to_thread(compile_config_rules, config))
 
 
 @dataclass
@@ -86,12 +94,14 @@ class App:
         )
         return await self.poller.poll_claimed(states)
 
-    def reconfigure(self, config: Config, rules: RuleSet) -> None:
+    async def reconfigure(self, config: Config) -> None:
         """A reloaded config, handed to every part that holds one."""
+        switch_poller = await self.poller.prepare(config)  # rules compiled off the event loop
+        await asyncio.to_thread(self.store.sync_feeds, feed_specs(config), self.clock.wall())
         self.config = config
         # Where new alerts go (throttles, digest webhooks) is decided as they are stored.
         self.store.set_routing(routing_from_config(config))
-        self.poller.reconfigure(config, rules)
+        switch_poller()
         self.sender.reconfigure(config)
 
     async def drain_deliveries(self, bound: float) -> list[DeliveryOutcome]:
@@ -110,35 +120,38 @@ class App:
 
 
 @asynccontextmanager
-async def open_app(config: Config, *, console: TextIO | None = None) -> AsyncIterator[App]:
+async def open_app(
+    config: Config, *, console: TextIO | None = None, long_running: bool = False
+) -> AsyncIterator[App]:
+    """The pipeline's parts for ``config``; ``long_running`` for the daemon (``make_processor``)."""
     # The process's one clock and one random source (jitter), handed to every part.
     clock = SYSTEM_CLOCK
     rng = random.Random()
-    rules = compile_config_rules(config)
-    store = await asyncio.to_thread(Store, config.state)
-    owner = instance_id()
+    processor = await make_processor(config, long_running=long_running)
     try:
-        await asyncio.to_thread(store.sync_feeds, feed_specs(config), clock.wall())
-        store.set_routing(routing_from_config(config))
-        fetcher = make_fetcher(config, clock=clock)
-        sender = Sender(config, store, owner=owner, console=console, clock=clock, rng=rng)
-        workers = make_workers(config)
+        store = await asyncio.to_thread(Store, config.state)
+        owner = instance_id()
         try:
-            poller = Poller(
-                config, store, fetcher, rules, owner=owner, workers=workers, clock=clock, rng=rng
-            )
-            yield App(
-                config=config,
-                store=store,
-                poller=poller,
-                sender=sender,
-                owner=owner,
-                clock=clock,
-            )
+            await asyncio.to_thread(store.sync_feeds, feed_specs(config), clock.wall())
+            store.set_routing(routing_from_config(config))
+            fetcher = make_fetcher(config, clock=clock)
+            sender = Sender(config, store, owner=owner, console=console, clock=clock, rng=rng)
+            try:
+                poller = Poller(
+                    config, store, fetcher, processor, owner=owner, clock=clock, rng=rng
+                )
+                yield App(
+                    config=config,
+                    store=store,
+                    poller=poller,
+                    sender=sender,
+                    owner=owner,
+                    clock=clock,
+                )
+            finally:
+                await sender.aclose()
+                await fetcher.aclose()
         finally:
-            await sender.aclose()
-            await fetcher.aclose()
-            if workers is not None:
-                workers.shutdown()
+            store.close()
     finally:
-        store.close()
+        processor.shutdown()

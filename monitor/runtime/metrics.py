@@ -54,6 +54,13 @@ outbox = Gauge(
     registry=REGISTRY,
 )
 feeds = Gauge("monitor_feeds", "Configured feeds by status.", ["status"], registry=REGISTRY)
+http_dropped = Counter(
+    "monitor_http_connections_dropped",
+    "Connections to the endpoints the server turned away, by reason (over_capacity,"
+    " cut_for_newer, timeout, accept_failed).",
+    ["reason"],
+    registry=REGISTRY,
+)
 
 
 def observe_poll(outcome: PollOutcome) -> None:

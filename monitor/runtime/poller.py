@@ -3,7 +3,7 @@
 ::
 
     fetch (fetch.Fetcher)
-      ─► parse ─► identify ─► match (worker.process_feed: one call, in a worker process)
+      ─► parse ─► identify ─► match (workers.process_feed: one call, off the event loop)
       ─► unseen (store.unseen) ─► alerts for the new items' matches (deliver.payload)
       ─► store.record_polls: feed state + items seen + alerts + deliveries, ONE transaction
          (polls that finish together share it: ``GroupCommit``)
@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -55,9 +55,8 @@ from monitor.models import (
     ProcessedFeed,
     RuleMatch,
 )
-from monitor.query import RuleSet
 from monitor.redact import redact_text, redact_url
-from monitor.runtime.workers import FeedWorkers, process_feed, rule_specs
+from monitor.runtime.workers import FeedProcessor, rule_specs
 from monitor.store.groupcommit import GroupCommit
 from monitor.store.interface import PollerStore
 from monitor.text import one_line
@@ -85,33 +84,36 @@ class Poller:
         config: Config,
         store: PollerStore,
         fetcher: Fetcher,
-        rules: RuleSet,
+        processor: FeedProcessor,
         *,
         owner: str,
-        workers: FeedWorkers | None = None,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
-        self.config = config
         self.store = store
         self.fetcher = fetcher
-        self.rules = rules
+        self.processor = processor  # parse + identify + match, with the rules it holds
         self.owner = owner
-        self.workers = workers  # None: parse and match in this process (a few feeds)
         self.clock = clock
         self.rng = rng or random.Random()
         self.recorder: GroupCommit[PollRecord, PollCommit] = GroupCommit(
             lambda polls: self.store.record_polls(polls), max_batch=RECORD_BATCH
         )
-        self._feeds = {f.url: f for f in config.feeds}
-        self._webhooks = {r.name: config.webhooks_for(r) for r in config.rules}
-        self._secrets = config.secret_values()
+        self._use(config)
 
-    def reconfigure(self, config: Config, rules: RuleSet) -> None:
+    async def prepare(self, config: Config) -> Callable[[], None]:
+        """Get ``config``'s rules ready off the event loop; calling the result switches the
+        poller to ``config`` and those rules at once."""
+        use_rules = await self.processor.prepare(rule_specs(config))
+
+        def switch() -> None:
+            use_rules()
+            self._use(config)
+
+        return switch
+
+    def _use(self, config: Config) -> None:
         self.config = config
-        self.rules = rules
-        if self.workers is not None:
-            self.workers.reload(rule_specs(config))
         self._feeds = {f.url: f for f in config.feeds}
         self._webhooks = {r.name: config.webhooks_for(r) for r in config.rules}
         self._secrets = config.secret_values()
@@ -190,11 +192,9 @@ class Poller:
         return await self._record_success(feed, state, result, processed, digest)
 
     async def _process(self, feed: FeedSettings, result: FetchResult) -> ProcessedFeed:
-        """Parse, identify and match the body: in a worker process if there are workers."""
+        """Parse, identify and match the body, away from the event loop."""
         job = FeedJob(result.body, result.url, result.content_type, feed.name, feed.url)
-        if self.workers is None:
-            return process_feed(job, self.rules)
-        return await self.workers.process(job)
+        return await self.processor.process(job)
 
     async def _record_success(
         self,

@@ -33,7 +33,7 @@ from monitor.models import (
 from monitor.query import compile_rules
 from monitor.runtime.compose import compile_config_rules, make_fetcher
 from monitor.runtime.poller import RECORD_BATCH, Poller, feed_specs
-from monitor.runtime.workers import FeedWorkers, process_feed
+from monitor.runtime.workers import FeedThread, FeedWorkers, process_feed
 from monitor.store import Store
 from monitor.store.groupcommit import GroupCommit
 from tests.fetch.server import Handler, Server, serving
@@ -86,6 +86,7 @@ class Harness:
         )
         self.store = Store(self.config.state)
         self.store.sync_feeds(feed_specs(self.config), self.now)
+        self.processor = FeedThread(compile_config_rules(self.config))
 
     def poll(self, at: float | None = None) -> PollOutcome:
         self.now = self.now if at is None else at
@@ -96,7 +97,7 @@ class Harness:
                     self.config,
                     self.store,
                     fetcher,
-                    compile_config_rules(self.config),
+                    self.processor,
                     owner="test",
                     clock=Clock(wall=lambda: self.now),
                     rng=random.Random(1),
@@ -109,6 +110,10 @@ class Harness:
         outcome = asyncio.run(go())
         self.outcomes.append(outcome)
         return outcome
+
+    def close(self) -> None:
+        self.processor.shutdown()
+        self.store.close()
 
     def state(self) -> FeedState:
         [state] = self.store.feed_states()
@@ -124,7 +129,7 @@ def harness(server: Server, tmp_path: Path) -> Iterator[Harness]:
     try:
         yield h
     finally:
-        h.store.close()
+        h.close()
 
 
 def reply(
@@ -242,7 +247,7 @@ def test_network_errors_back_off_too(tmp_path: Path, server: Server) -> None:
         state = harness.state()
         assert (state.status, state.error_count) == ("backoff", 1)
     finally:
-        harness.store.close()
+        harness.close()
 
 
 @pytest.mark.parametrize(
@@ -268,7 +273,7 @@ def test_refused_address_gets_its_own_status(tmp_path: Path, server: Server) -> 
         assert outcome.error_kind == "refused"
         assert harness.state().status == "refused"
     finally:
-        harness.store.close()
+        harness.close()
 
 
 def test_ttl_is_a_floor_on_the_next_poll(server: Server, harness: Harness) -> None:
@@ -460,7 +465,10 @@ def test_feed_workers_match_with_their_rules_and_take_new_rules_on_reload() -> N
         assert processed == process_feed(_job(body), compile_rules(first))
         assert [[m.rule for m in found] for found in processed.matches] == [["ultimatum"], []]
         assert len(processed.items) == 2
-        workers.reload([RuleSpec("coalition", "coalition"), RuleSpec("weather", "weather")])
+        switch = asyncio.run(
+            workers.prepare([RuleSpec("coalition", "coalition"), RuleSpec("weather", "weather")])
+        )
+        switch()
         processed = asyncio.run(workers.process(_job(body)))
         assert [[m.rule for m in found] for found in processed.matches] == [
             ["coalition"],
