@@ -199,10 +199,12 @@ def jetstream() -> Iterator[JetStream]:
 
 class TcpProxy:
     """Forwards 127.0.0.1:``port`` to a local broker. ``cut()`` plays an outage: it ends every
-    connection and then closes each new one at once; ``restore()`` forwards again."""
+    connection and then closes each new one at once; ``restore()`` forwards again. With
+    ``latency`` every chunk waits that long each way, so a publish stays in flight a while."""
 
-    def __init__(self, upstream: int) -> None:
+    def __init__(self, upstream: int, latency: float = 0.0) -> None:
         self._upstream = upstream
+        self._latency = latency
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.05)
         self.port: int = self._listener.getsockname()[1]
@@ -244,6 +246,7 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                time.sleep(self._latency)
                 sink.sendall(data)
         except OSError:
             pass
