@@ -48,6 +48,7 @@ SHUTDOWN_GRACE = 8.0  # of the 10 s an orchestrator gives before SIGKILL
 RELOAD_CHECK = 2.0
 DIGEST_SWEEP = 30.0  # seals ended throttle windows, and digests a missed cron left behind
 STATUS_EVERY = 10.0
+GAUGES_EVERY = 15.0  # the feeds-by-status and outbox gauges (GROUP BY counts)
 STALE_BEATS = 3  # heartbeats an instance may miss before others take its work over
 _JOB_STARTS = EVENT_JOB_SUBMITTED
 _JOB_ENDS = EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
@@ -156,12 +157,12 @@ class Daemon:
         for outcome in await self.app.sender.deliver_due():
             metrics.observe_delivery(outcome)
             self.totals["delivered"] += outcome.result == "delivered"
+
+    async def update_gauges(self) -> None:
+        """Feeds by status and the outbox by state: counted on a timer of their own, since
+        their cost grows with the number of feeds and deliveries (never per round)."""
         outbox = await asyncio.to_thread(self.app.store.delivery_counts)
-        feeds = await asyncio.to_thread(self.app.store.feed_states)
-        statuses: dict[str, int] = {}
-        for feed in feeds:
-            if feed.active:
-                statuses[feed.status] = statuses.get(feed.status, 0) + 1
+        statuses = await asyncio.to_thread(self.app.store.feed_status_counts)
         metrics.set_states(outbox, statuses)
 
     async def seal_digests(self) -> None:
@@ -318,6 +319,14 @@ class Daemon:
             "interval",
             seconds=self.app.config.cluster.heartbeat,
             id="heartbeat",
+            next_run_time=now,
+            **every,
+        )
+        self.scheduler.add_job(
+            self.update_gauges,
+            "interval",
+            seconds=GAUGES_EVERY,
+            id="gauges",
             next_run_time=now,
             **every,
         )

@@ -110,6 +110,17 @@ class Feeds:
             return [rows.feed_state(row) for row in found]
 
     @reads
+    def feed_status_counts(self) -> dict[str, int]:
+        """Active feeds by status: one GROUP BY, not every row (the metrics gauge)."""
+        with self.db.read() as conn:
+            found = conn.execute(
+                select(feeds.c.status, func.count())
+                .where(feeds.c.active == 1)
+                .group_by(feeds.c.status)
+            )
+            return {status: int(count) for status, count in found}
+
+    @reads
     def next_feed_due(self) -> float | None:
         with self.db.read() as conn:
             value = conn.execute(

@@ -56,6 +56,7 @@ class Store:
         self.claim_due_feeds = feeds.claim_due_feeds
         self.release_feeds = feeds.release_feeds
         self.feed_states = feeds.feed_states
+        self.feed_status_counts = feeds.feed_status_counts
         self.next_feed_due = feeds.next_feed_due
 
         self.unseen = polls.unseen

@@ -127,6 +127,9 @@ def test_daemon_polls_delivers_serves_metrics_reloads_and_stops(daemon: Daemon) 
     assert 'monitor_alerts_total{rule="coalition-exit"} 1.0' in metrics
     assert 'monitor_deliveries_total{result="delivered",webhook="r"} 1.0' in metrics
     assert "monitor_delivery_latency_seconds_count 1.0" in metrics
+    # The gauges come from GROUP BY counts on a timer of their own: the one feed is counted.
+    gauge = [line for line in metrics.splitlines() if line.startswith("monitor_feeds{")]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in gauge) == 1.0
 
     # A changed config file is picked up without a restart.
     daemon.write_config(["/a.xml", "/b.xml"])

@@ -79,3 +79,19 @@ def test_released_feeds_are_claimable_at_once_and_only_their_owner_releases(
     [again] = store.claim_due_feeds(T0 + 1, owner="two", lease=120)
     assert (again.url, again.next_poll_at) == (URL, T0)  # due as it was, schedule unchanged
     assert store.claim_due_feeds(T0 + 2, owner="three", lease=120) == []
+
+
+def test_feed_status_counts_group_the_active_feeds(store: Store) -> None:
+    specs = [FeedSpec(f"http://{name}.test/f", name, 60) for name in ("a", "b", "c", "d")]
+    store.sync_feeds(specs, T0)
+    update = FeedUpdate(
+        status="backoff",
+        polled_at=T0,
+        next_poll_at=T0 + 60,
+        interval=60,
+        error_count=1,
+        success=False,
+    )
+    record_poll(store, "http://a.test/f", update, [], [], T0)
+    store.sync_feeds(specs[:3], T0 + 1)  # d leaves the config: no longer counted
+    assert store.feed_status_counts() == {"backoff": 1, "new": 2}
