@@ -131,6 +131,9 @@ class FeedState:
     possible_gaps: int  # polls where every item was new
     body_digest: str | None  # of the last body read successfully (``runner.body_digest``)
     ttl: float | None  # seconds: the refresh hint of that body (<ttl>, sy:updatePeriod)
+    # The row's lease generation, bumped by every claim and take-over: a poll commits only
+    # under the claim it was made under (``record_polls``). 0: never claimed.
+    lease_token: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,7 @@ class PollRecord:
     new_items: Sequence[Item]
     new_alerts: Sequence[NewAlert]
     now: float
+    lease_token: int = 0  # the claim's (``FeedState.lease_token``): a stale one is refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +188,9 @@ class PollCommit:
     new_items: int
     alert_ids: tuple[str, ...]
     deliveries: int
+    # Nothing was written: the feed was claimed again (or taken over) since this poll's
+    # claim, so whoever holds it now polls it.
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +202,9 @@ class DeliveryJob:
     payload: dict[str, Any]
     alert_created_at: float
     published: float | None
+    # The row's lease generation, bumped by every claim and take-over: the claim's result
+    # is recorded, and the delivery sent, only while it is current. 0: never claimed.
+    lease_token: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +218,7 @@ class DeliveryResult:
     last_error: str | None
     last_status: int | None
     delivered_at: float | None = None
+    lease_token: int = 0  # the claim's (``DeliveryJob.lease_token``): a stale one is refused
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,7 @@ def attempt_result(
             last_error=error,
             last_status=status,
             delivered_at=now if delivered else None,
+            lease_token=job.lease_token,
         ),
         retry_in=retry_in,
         disable_reason=disable_reason,

@@ -106,9 +106,12 @@ class Sender:
         # Group commit: outcomes queue up while the previous batch's transaction runs. A fast
         # consumer yields hundreds of outcomes per second; one transaction (one fsync on SQLite)
         # each would cap throughput, one per RECORD_GATHER does not.
-        self._recorder: GroupCommit[DeliveryResult | int, None] = GroupCommit(
+        self._recorder: GroupCommit[DeliveryResult | DeliveryJob, None] = GroupCommit(
             self._record_outcomes, gather=RECORD_GATHER
         )
+        # Is each claim still ours, right before its send? Checks arriving together share
+        # one SELECT: one per send would cost a thread hop and a query each.
+        self._claim_checks: GroupCommit[DeliveryJob, bool] = GroupCommit(self._still_held)
         self._breakers: dict[str, CircuitBreaker] = {}
         self._limits: dict[str, tuple[int, asyncio.Semaphore]] = {}  # (size, semaphore)
         self._busy: set[str] = set()  # webhooks with a lane running
@@ -122,12 +125,19 @@ class Sender:
         self.stalled: Callable[[], bool] = lambda: False
         self.reconfigure(config)
 
-    def _record_outcomes(self, batch: list[DeliveryResult | int]) -> list[None]:
-        """One transaction for a batch of outcomes: results, and delivery ids given back."""
+    def _record_outcomes(self, batch: list[DeliveryResult | DeliveryJob]) -> list[None]:
+        """One transaction for a batch of outcomes: results, and claims given back."""
         results = [entry for entry in batch if isinstance(entry, DeliveryResult)]
-        release = [entry for entry in batch if isinstance(entry, int)]
-        self.store.record_deliveries(results, release=release)
+        release = [entry for entry in batch if isinstance(entry, DeliveryJob)]
+        for delivery_id in self.store.record_deliveries(results, release=release):
+            logger.warning(
+                "delivery outcome not recorded: its claim was taken over", delivery_id=delivery_id
+            )
         return [None] * len(batch)
+
+    def _still_held(self, jobs: list[DeliveryJob]) -> list[bool]:
+        held = self.store.held_deliveries(jobs, self.clock.wall())
+        return [job.delivery_id in held for job in jobs]
 
     def reconfigure(self, config: Config) -> None:
         self.config = config
@@ -289,7 +299,14 @@ class Sender:
                 or now + hook.timeout > lease_end
                 or self.stalled()
             ):
-                self._recorder.queue(job.delivery_id)
+                self._recorder.queue(job)
+                return DeliveryOutcome(job.delivery_id, job.alert_id, hook.name, "paused")
+            if not await self._claim_checks.commit(job):
+                # Taken over (this process stood still) or replayed since the claim: it is
+                # someone else's to send now, and not ours to give back.
+                logger.warning(
+                    "delivery claim lost: not sent", webhook=hook.name, alert_id=job.alert_id
+                )
                 return DeliveryOutcome(job.delivery_id, job.alert_id, hook.name, "paused")
             try:
                 if hook.apprise is not None:
@@ -360,7 +377,7 @@ class Sender:
         if counted:
             self._recorder.queue(decision.result)
             return outcome
-        self._recorder.queue(job.delivery_id)
+        self._recorder.queue(job)
         return replace(outcome, result="retry")
 
     @staticmethod

@@ -222,8 +222,10 @@ class Poller:
                 new_url=redact_url(decision.update.fetch_url),
             )
         commit = await self.recorder.commit(
-            PollRecord(feed.url, decision.update, new_items, new_alerts, now)
+            PollRecord(feed.url, decision.update, new_items, new_alerts, now, state.lease_token)
         )
+        if commit.refused:
+            return self._refused(state)
         created = [a for a in new_alerts if a.id in commit.alert_ids]
         for alert in created:
             logger.info("alert", rule=alert.rule, title=alert.item.title, link=alert.item.link)
@@ -250,7 +252,11 @@ class Poller:
             _timing(feed), state, result, PollFailed(kind), now=now, rng=self.rng
         )
         update = decision.update
-        await self.recorder.commit(PollRecord(feed.url, update, [], [], now))
+        commit = await self.recorder.commit(
+            PollRecord(feed.url, update, [], [], now, state.lease_token)
+        )
+        if commit.refused:
+            return self._refused(state)
         logger.warning(
             "poll failed",
             feed=feed.name,
@@ -269,6 +275,14 @@ class Poller:
             elapsed=result.elapsed,
             bytes_read=result.bytes_read,
         )
+
+    @staticmethod
+    def _refused(state: FeedState) -> PollOutcome:
+        """The poll's claim went stale (taken over while this process stood still): the
+        store wrote nothing of it; the feed's new holder polls it."""
+        error = "poll not recorded: the feed was taken over"
+        logger.warning(error, feed=state.name)
+        return PollOutcome(state.name, state.url, "error", error_kind="lease_lost", error=error)
 
     def _alerts(
         self, new_items: Sequence[Item], processed: ProcessedFeed | None, now: float

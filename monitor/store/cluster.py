@@ -9,16 +9,17 @@ from sqlalchemy import Connection, func, select
 from monitor.models import InstanceState
 from monitor.store import rows
 from monitor.store.engine import Database, reads, writes
-from monitor.store.leases import unlease
+from monitor.store.leases import take_back
 from monitor.store.schema import deliveries, feeds, instances
 
 _LEASED = (feeds, deliveries)  # the tables whose rows are leased
 
 
 def _free(conn: Connection, owner: str) -> None:
-    """Give back every feed and delivery ``owner`` holds."""
+    """Free every feed and delivery ``owner`` holds; what it still writes under those
+    leases is refused (it may be alive after all, only stalled)."""
     for table in _LEASED:
-        conn.execute(unlease(table, table.c.lease_owner == owner))
+        conn.execute(take_back(table, table.c.lease_owner == owner))
 
 
 class Cluster:

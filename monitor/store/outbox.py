@@ -4,6 +4,10 @@ A delivery is ``pending`` or ``failed`` (retryable) until it is ``delivered`` or
 ``held`` ones wait in a digest (``digests``) and are never claimed or replayed here.
 A webhook's ``webhook_state`` row says whether it is disabled (a 410) and until when its
 consumer's Retry-After holds it: no delivery of either is claimed meanwhile.
+
+Outcomes and releases are fenced (``leases``): written only under the claim's token, so a
+sender that lost its claim (taken over while it stood still) never overwrites the new
+holder's work, nor flips a ``delivered`` row back.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ class Outbox:
                 deliveries.c.alert_id,
                 deliveries.c.webhook,
                 deliveries.c.attempts,
+                deliveries.c.lease_token,
                 alerts.c.payload,
                 alerts.c.created_at,
                 items.c.published,
@@ -153,23 +158,42 @@ class Outbox:
                 .on_conflict_do_update(index_elements=["name"], set_={"held_until": until})
             )
 
+    @reads
+    def held_deliveries(self, jobs: Sequence[DeliveryJob], now: float) -> set[int]:
+        """The ids of ``jobs`` whose claim is still current (no claim or take-over since)
+        and unexpired. Asked right before sending: one SELECT by primary key."""
+        if not jobs:
+            return set()
+        with self.db.read() as conn:
+            current = _tokens(
+                conn, [job.delivery_id for job in jobs], deliveries.c.lease_until > now
+            )
+        return {job.delivery_id for job in jobs if current.get(job.delivery_id) == job.lease_token}
+
     @writes
     def record_deliveries(
-        self, results: Sequence[DeliveryResult], *, release: Sequence[int] = ()
-    ) -> None:
-        """Record attempt outcomes and give back untried deliveries (e.g. on shutdown, or a
-        paused endpoint), in one transaction; both end the deliveries' leases.
+        self, results: Sequence[DeliveryResult], *, release: Sequence[DeliveryJob] = ()
+    ) -> list[int]:
+        """Record attempt outcomes and give back untried claims (e.g. on shutdown, or a
+        paused endpoint), in one transaction; both end the deliveries' leases. Each is
+        written only under its claim's token: the ids of those refused (a stale claim)
+        come back, their rows untouched.
 
         One commit per batch, not per delivery: on SQLite each commit is an fsync.
         """
         if not results and not release:
-            return
+            return []
+        fence = (
+            deliveries.c.id == bindparam("b_id"),
+            deliveries.c.lease_token == bindparam("b_token"),
+        )
+        written = 0
         with self.db.write() as conn:
             if results:
-                conn.execute(
+                written += conn.execute(
                     unlease(
                         deliveries,
-                        deliveries.c.id == bindparam("b_id"),
+                        *fence,
                         state=bindparam("b_state"),
                         attempts=bindparam("b_attempts"),
                         next_attempt_at=bindparam("b_next"),
@@ -180,6 +204,7 @@ class Outbox:
                     [
                         {
                             "b_id": r.delivery_id,
+                            "b_token": r.lease_token,
                             "b_state": r.state,
                             "b_attempts": r.attempts,
                             "b_next": r.next_attempt_at,
@@ -189,9 +214,17 @@ class Outbox:
                         }
                         for r in results
                     ],
-                )
+                ).rowcount
             if release:
-                conn.execute(unlease(deliveries, deliveries.c.id.in_(list(release))))
+                written += conn.execute(
+                    unlease(deliveries, *fence),
+                    [{"b_id": j.delivery_id, "b_token": j.lease_token} for j in release],
+                ).rowcount
+            if written == len(results) + len(release):
+                return []
+            claims = {r.delivery_id: r.lease_token for r in results}
+            claims.update((j.delivery_id, j.lease_token) for j in release)
+            return _stale(conn, claims)
 
     @writes
     def replay(
@@ -249,3 +282,18 @@ class Outbox:
                 select(webhook_state).where(webhook_state.c.disabled_at.is_not(None))
             )
             return {row.name: row.disabled_reason or "" for row in found}
+
+
+def _tokens(conn: Connection, ids: Sequence[int], *where: Any) -> dict[int, int]:
+    """The current lease token of each of these deliveries (that match ``where``)."""
+    found = conn.execute(
+        select(deliveries.c.id, deliveries.c.lease_token).where(deliveries.c.id.in_(ids), *where)
+    )
+    return dict(found.tuples().all())
+
+
+def _stale(conn: Connection, claims: dict[int, int]) -> list[int]:
+    """The deliveries (of ``claims``: id -> token) whose token is not the current one. Exact
+    right after the fenced writes: tokens only grow, and rows written stay locked."""
+    current = _tokens(conn, list(claims))
+    return sorted(i for i, token in claims.items() if current.get(i) != token)

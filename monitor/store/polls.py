@@ -3,6 +3,10 @@
 ``record_polls`` writes each poll in ONE transaction: an item is never seen without its
 alerts, nor alerted twice. Uniqueness is the constraints' (insert-on-conflict), not memory:
 one item per (feed, key), one alert per (rule, story), one delivery per (alert, webhook).
+
+A poll is written only under the claim it was made under (its ``lease_token``, see
+``leases``): once the feed was taken over or claimed again, the poll writes nothing at all
+and comes back ``refused``, so a feed's poll is never committed twice.
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
-from monitor.models import FeedUpdate, Item, NewAlert, PollCommit, PollRecord
+from monitor.models import Item, NewAlert, PollCommit, PollRecord
 from monitor.store import rows
 from monitor.store.digests import Digests
 from monitor.store.engine import Database, reads, writes
@@ -50,7 +54,8 @@ class Polls:
     @writes
     def record_polls(self, polls: Sequence[PollRecord]) -> list[PollCommit]:
         """Several polls in ONE transaction, each written whole: its feed state, its items
-        as seen, their alerts, the alerts' deliveries.
+        as seen, their alerts, the alerts' deliveries; or, its claim stale, nothing of it
+        (``PollCommit.refused``).
 
         Group commit: on SQLite every commit is an fsync, and polls finishing together can
         share one. A transaction never holds part of a poll, so the invariant is unchanged.
@@ -64,6 +69,10 @@ class Polls:
         return [commits[i] for i in range(len(polls))]
 
     def _write_poll(self, conn: Connection, poll: PollRecord) -> PollCommit:
+        # The feed row first: the fence, and its lock held till commit (PostgreSQL), so the
+        # claim stays current while the rest of the poll is written.
+        if not _update_feed(conn, poll):
+            return PollCommit(0, (), 0, refused=True)
         # Multi-row statements: one INSERT per table, not one per item (~0.4 ms each).
         item_ids = self._insert_items(conn, poll.new_items, poll.now)
         planned = [
@@ -78,7 +87,12 @@ class Polls:
         if delivery_rows:
             conn.execute(deliveries.insert(), delivery_rows)
         sent = sum(row["state"] == "pending" for row in delivery_rows)
-        _update_feed(conn, poll.feed_url, poll.update, len(item_ids))
+        if item_ids:
+            conn.execute(
+                update(feeds)
+                .where(feeds.c.url == poll.feed_url)
+                .values(items_seen=feeds.c.items_seen + len(item_ids))
+            )
         return PollCommit(len(item_ids), tuple(alert_ids), sent)
 
     def _insert_items(self, conn: Connection, new: Sequence[Item], now: float) -> dict[str, int]:
@@ -109,8 +123,10 @@ class Polls:
         return set(result.scalars())
 
 
-def _update_feed(conn: Connection, feed_url: str, update_: FeedUpdate, inserted: int) -> None:
-    """The poll's feed state, and its lease released: the feed is claimable once due."""
+def _update_feed(conn: Connection, poll: PollRecord) -> bool:
+    """The poll's feed state, and its lease released: the feed is claimable once due.
+    False, and nothing written: the poll's claim is not the feed's current one."""
+    update_ = poll.update
     values: dict[str, Any] = {
         "status": update_.status,
         "last_polled_at": update_.polled_at,
@@ -123,7 +139,6 @@ def _update_feed(conn: Connection, feed_url: str, update_: FeedUpdate, inserted:
         "last_error_kind": update_.last_error_kind,
         "redirect_target": update_.redirect_target,
         "redirect_count": update_.redirect_count,
-        "items_seen": feeds.c.items_seen + inserted,
     }
     if update_.success:
         values["last_success_at"] = update_.polled_at
@@ -133,4 +148,7 @@ def _update_feed(conn: Connection, feed_url: str, update_: FeedUpdate, inserted:
         values["ttl"] = update_.ttl
     if update_.fetch_url:
         values["fetch_url"] = update_.fetch_url
-    conn.execute(unlease(feeds, feeds.c.url == feed_url, **values))
+    fenced = unlease(
+        feeds, feeds.c.url == poll.feed_url, feeds.c.lease_token == poll.lease_token, **values
+    )
+    return bool(conn.execute(fenced).rowcount)

@@ -41,6 +41,7 @@ def feed_state(row: Any) -> FeedState:
         possible_gaps=row.possible_gaps,
         body_digest=row.body_digest,
         ttl=row.ttl,
+        lease_token=row.lease_token,
     )
 
 
@@ -103,6 +104,7 @@ def delivery_job(row: Any) -> DeliveryJob:
         payload=json.loads(row.payload),
         alert_created_at=row.created_at,
         published=row.published,
+        lease_token=row.lease_token,
     )
 
 

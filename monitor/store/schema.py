@@ -66,6 +66,8 @@ feeds = Table(
     # a digest of its final URL, Content-Type and body, and its refresh hint (<ttl>, ...).
     Column("body_digest", String(64)),
     Column("ttl", Float),
+    # v7: the lease generation (``leases``): bumped by every claim and take-over.
+    Column("lease_token", Integer, nullable=False, server_default="0"),
 )
 Index("ix_feeds_due", feeds.c.active, feeds.c.next_poll_at)
 
@@ -122,6 +124,8 @@ deliveries = Table(
     # v4: a ``held`` delivery waits in this digest (``digests.id``) instead of going out;
     # once the digest is sealed its state is ``digested``.
     Column("digest_id", String(64)),
+    # v7: the lease generation (``leases``): bumped by every claim and take-over.
+    Column("lease_token", Integer, nullable=False, server_default="0"),
 )
 Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
 Index("ix_deliveries_digest", deliveries.c.digest_id)
@@ -218,6 +222,13 @@ def _webhook_hold_v6(conn: Connection) -> None:
     _add_columns(conn, "webhook_state", Column("held_until", Float))
 
 
+def _lease_tokens_v7(conn: Connection) -> None:
+    for table in ("feeds", "deliveries"):
+        _add_columns(
+            conn, table, Column("lease_token", Integer, nullable=False, server_default="0")
+        )
+
+
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     schema_v1.create,
     _adaptive_polling_v2,
@@ -225,5 +236,6 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _digests_v4,
     _unchanged_bodies_v5,
     _webhook_hold_v6,
+    _lease_tokens_v7,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

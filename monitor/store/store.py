@@ -13,9 +13,10 @@ part owns one job and its invariants:
 * ``health``: whether the store takes writes now (readiness).
 
 Work is claimed with a lease (``leases``), so a tick never picks up what is still in
-flight, and several instances can share one database. Any database failure is raised as
-``monitor.errors.StoreError`` (``engine``); consumers see the small protocols of
-``interface``.
+flight, and several instances can share one database; a lease's token fences its
+holder's writes, so work taken over from a stalled instance is never committed twice. Any
+database failure is raised as ``monitor.errors.StoreError`` (``engine``); consumers see the
+small protocols of ``interface``.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Store:
         self.claim_probe = outbox.claim_probe
         self.release_backlog = outbox.release_backlog
         self.hold_webhook = outbox.hold_webhook
+        self.held_deliveries = outbox.held_deliveries
         self.record_deliveries = outbox.record_deliveries
         self.replay = outbox.replay
         self.disable_webhook = outbox.disable_webhook

@@ -55,6 +55,7 @@ def settle(store: Store, alert: str, webhook: str, state: str, error: str | None
         last_error=error,
         last_status=500 if error else 204,
         delivered_at=time.time() if state == "delivered" else None,
+        lease_token=job.lease_token,
     )
     store.record_deliveries([result])
     store.release_leases("t")

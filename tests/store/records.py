@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, func, select
 
 from monitor.documents.payload import DIGEST_LIMIT, digest_document
 from monitor.models import (
+    DeliveryJob,
     DeliveryResult,
     DeliveryState,
     FeedUpdate,
@@ -74,15 +75,19 @@ def record_poll(
     new_items: Sequence[Item],
     new_alerts: Sequence[NewAlert],
     now: float,
+    lease_token: int = 0,
 ) -> PollCommit:
-    """One poll, written as the poller writes it (``record_polls``)."""
-    [commit] = store.record_polls([PollRecord(feed_url, update, new_items, new_alerts, now)])
+    """One poll under the claim ``lease_token`` (0: a feed never claimed), written as the
+    poller writes it (``record_polls``)."""
+    [commit] = store.record_polls(
+        [PollRecord(feed_url, update, new_items, new_alerts, now, lease_token)]
+    )
     return commit
 
 
 def record_delivery(
     store: Store,
-    delivery_id: int,
+    job: DeliveryJob,
     *,
     state: DeliveryState,
     attempts: int,
@@ -91,11 +96,19 @@ def record_delivery(
     last_status: int | None,
     delivered_at: float | None = None,
 ) -> None:
-    """One attempt's outcome, written as the sender writes it (``record_deliveries``)."""
+    """One attempt's outcome under ``job``'s claim, written as the sender writes it
+    (``record_deliveries``)."""
     result = DeliveryResult(
-        delivery_id, state, attempts, next_attempt_at, last_error, last_status, delivered_at
+        job.delivery_id,
+        state,
+        attempts,
+        next_attempt_at,
+        last_error,
+        last_status,
+        delivered_at,
+        job.lease_token,
     )
-    store.record_deliveries([result])
+    assert store.record_deliveries([result]) == []
 
 
 def seal(store: Store, now: float) -> list[str]:

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, select
 from monitor.core import routing as digest
 from monitor.core.routing import DigestSchedule, Routing, Throttle
 from monitor.documents.payload import digest_entry, digest_payload
-from monitor.models import FeedUpdate, NewAlert, SealedDigest
+from monitor.models import FeedSpec, FeedUpdate, NewAlert, SealedDigest
 from monitor.store import Store, schema, schema_v1
 from monitor.store.schema import SCHEMA_VERSION, alerts, digests, throttle_windows
 from tests.store.records import make_item, read, record_poll, seal, stored_schema_version
@@ -22,7 +22,8 @@ THROTTLED = Routing(throttles={"r": Throttle(max=2, per=HOUR)})
 
 
 def poll(store: Store, keys: list[str], at: float, hooks: tuple[str, ...] = ("h",)) -> None:
-    """One poll creating an alert of rule ``r`` per key, at ``at``."""
+    """One poll creating an alert of rule ``r`` per key, at ``at``, of a feed in the store."""
+    store.sync_feeds([FeedSpec(FEED, "a", 600)], at)
     new = [make_item(key) for key in keys]
     alerts = [
         NewAlert(

@@ -53,6 +53,7 @@ def test_a_v1_database_upgrades_and_keeps_its_feeds(store_url: str) -> None:
         # no body read yet (the next 200 is parsed).
         assert (state.current_interval, state.item_rate, state.possible_gaps) == (600.0, None, 0)
         assert (state.body_digest, state.ttl) == (None, None)
+        assert state.lease_token == 0  # never claimed (v7)
         # Same config after the upgrade: the backoff is kept, not reset to "due now".
         store.sync_feeds([FeedSpec(URL, "a", 600.0)], T0)
         assert store.feed_states()[0].next_poll_at == T0 + 2400

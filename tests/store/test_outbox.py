@@ -24,7 +24,7 @@ def test_deliveries_are_claimed_oldest_first_with_a_lease(store: Store) -> None:
     assert store.due_webhooks(T0 + 21) == set()
     assert store.claim_due_deliveries(T0 + 21, owner="me", lease=60, webhooks=["h"]) == []
     assert store.claim_due_deliveries(T0 + 21, owner="me", lease=60, webhooks=["other"]) == []
-    store.record_deliveries([], release=[jobs[0].delivery_id])
+    store.record_deliveries([], release=[jobs[0]])
     again = store.claim_due_deliveries(T0 + 22, owner="me", lease=60, webhooks=["h"])
     assert [j.alert_id for j in again] == ["msg_2"]
 
@@ -38,7 +38,7 @@ def test_delivery_outcomes_replay_and_disabled_webhooks(store: Store) -> None:
     by_hook = {j.webhook: j for j in jobs}
     record_delivery(
         store,
-        by_hook["h"].delivery_id,
+        by_hook["h"],
         state="delivered",
         attempts=1,
         next_attempt_at=None,
@@ -48,7 +48,7 @@ def test_delivery_outcomes_replay_and_disabled_webhooks(store: Store) -> None:
     )
     record_delivery(
         store,
-        by_hook["k"].delivery_id,
+        by_hook["k"],
         state="dead",
         attempts=8,
         next_attempt_at=None,
@@ -94,7 +94,7 @@ def backlog(store: Store, hooks: tuple[str, ...] = ("h",)) -> dict[str, int]:
     ]
     record_poll(store, url, ok_update(), made, alerts, T0)
     jobs = store.claim_due_deliveries(T0, owner="me", lease=60, webhooks=[hooks[0]], limit=4)
-    ids = {job.alert_id: job.delivery_id for job in jobs}
+    claimed = {job.alert_id: job for job in jobs}
     outcomes: dict[str, tuple[DeliveryState, float | None]] = {
         "msg_0": ("delivered", None),
         "msg_1": ("dead", None),
@@ -104,21 +104,21 @@ def backlog(store: Store, hooks: tuple[str, ...] = ("h",)) -> dict[str, int]:
     for alert_id, (state, next_at) in outcomes.items():
         record_delivery(
             store,
-            ids[alert_id],
+            claimed[alert_id],
             state=state,
             attempts=2,
             next_attempt_at=next_at,
             last_error=None if state == "delivered" else "HTTP 503",
             last_status=200 if state == "delivered" else 503,
         )
-    return ids
+    return {alert_id: job.delivery_id for alert_id, job in claimed.items()}
 
 
 def test_a_recovery_makes_the_backlog_due_now_and_nothing_else(store: Store) -> None:
     backlog(store, hooks=("h", "k"))
     for job in store.claim_due_deliveries(T0, owner="me", lease=60, webhooks=["k"], limit=5):
         record_delivery(
-            store, job.delivery_id, state="failed", attempts=1, next_attempt_at=T0 + 50,
+            store, job, state="failed", attempts=1, next_attempt_at=T0 + 50,
             last_error="HTTP 500", last_status=500,
         )  # fmt: skip
     assert store.release_backlog("h", T0 + 1) == 2  # msg_2, msg_3: not the dead, delivered
@@ -144,7 +144,7 @@ def test_a_held_webhook_is_neither_due_nor_claimed_nor_probed_until_the_hold_end
     assert store.next_delivery_due() == T0 - 10  # k's deliveries are due
     for job in store.claim_due_deliveries(T0 + 1, owner="me", lease=60, webhooks=["k"]):
         record_delivery(
-            store, job.delivery_id, state="delivered", attempts=1, next_attempt_at=None,
+            store, job, state="delivered", attempts=1, next_attempt_at=None,
             last_error=None, last_status=200, delivered_at=T0 + 1,
         )  # fmt: skip
     assert store.next_delivery_due() == T0 + 3600  # h's, once its hold ends
@@ -169,6 +169,6 @@ def test_a_probe_takes_the_oldest_waiting_delivery_before_it_is_due(store: Store
     assert probe.alert_id == "msg_3"  # msg_2 is leased now
     assert store.claim_probe(T0 + 1, owner="me", lease=60, webhook="h") is None
     assert store.claim_probe(T0 + 1, owner="me", lease=60, webhook="other") is None
-    store.record_deliveries([], release=[probe.delivery_id])  # a failed probe: untouched
+    store.record_deliveries([], release=[probe])  # a failed probe: untouched
     records = {r.alert_id: r for r in store.list_deliveries(limit=100)}
     assert (records["msg_3"].attempts, records["msg_3"].next_attempt_at) == (2, T0 + 100)

@@ -12,7 +12,7 @@ from tests.store.records import T0, make_alert, make_item, ok_update, record_pol
 def test_record_poll_writes_items_alerts_and_deliveries_together(store: Store) -> None:
     url = "http://a.test/feed"
     store.sync_feeds([FeedSpec(url, "a", 600)], T0)
-    store.claim_due_feeds(T0, owner="me", lease=30)
+    [claim] = store.claim_due_feeds(T0, owner="me", lease=30)
     one, two = make_item("1"), make_item("2")
     commit = record_poll(
         store,
@@ -21,6 +21,7 @@ def test_record_poll_writes_items_alerts_and_deliveries_together(store: Store) -
         [one, two],
         [make_alert("msg_1", one, hooks=("h", "k")), make_alert("msg_2", two, rule="s")],
         T0,
+        claim.lease_token,
     )
     assert commit.new_items == 2
     assert commit.alert_ids == ("msg_1", "msg_2")

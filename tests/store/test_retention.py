@@ -32,7 +32,7 @@ def poll_day(store: Store, day: int, per_day: int = 200) -> None:
     for job in store.claim_due_deliveries(now, owner="me", lease=60, webhooks=["h"]):
         record_delivery(
             store,
-            job.delivery_id,
+            job,
             state="delivered",
             attempts=1,
             next_attempt_at=None,
