@@ -206,7 +206,8 @@ def test_reloading_ten_thousand_rules_keeps_healthz_quick_and_memory_flat(
 
     probe = Probe(daemon)
     sizes = []
-    for n in range(1, 9):
+    # A leak showed at once: RSS grew ~25 MB a reload (168 -> 361 MB over 8) before the fix.
+    for n in range(1, 6):
         daemon.process.send_signal(signal.SIGHUP)
         wait_for(reloaded(n), 60, f"reload {n}")
         sizes.append(daemon.rss_mb())
