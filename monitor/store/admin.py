@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import func, select
 
 from monitor.models import DeliveryRecord, Item
 from monitor.store import rows
 from monitor.store.engine import Database, reads
+from monitor.store.outbox import deliveries_where
 from monitor.store.schema import alerts, deliveries, digests, items
 
 
@@ -36,15 +37,7 @@ class Admin:
         since: float | None = None,
         alert_id: str | None = None,
     ) -> list[DeliveryRecord]:
-        conditions = []
-        if state:
-            conditions.append(deliveries.c.state == state)
-        if webhook:
-            conditions.append(deliveries.c.webhook == webhook)
-        if since is not None:
-            conditions.append(deliveries.c.created_at >= since)
-        if alert_id:
-            conditions.append(deliveries.c.alert_id == alert_id)
+        chosen = deliveries_where(state=state, webhook=webhook, since=since, alert_id=alert_id)
         query = (
             select(
                 deliveries,
@@ -58,7 +51,7 @@ class Admin:
             .join(items, items.c.id == alerts.c.item_id)
             # A digest's alert row points at its oldest item only to satisfy the foreign key.
             .outerjoin(digests, digests.c.id == alerts.c.id)
-            .where(and_(true(), *conditions))
+            .where(chosen)
             .order_by(deliveries.c.created_at.desc(), deliveries.c.id.desc())
             .limit(limit)
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, or_, select, true
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, case, func, or_, select, true
 
 from monitor.models import DeliveryJob, DeliveryResult
 from monitor.store import rows
@@ -24,6 +24,26 @@ from monitor.store.leases import lease_rows, unlease
 from monitor.store.schema import alerts, deliveries, items, webhook_state
 
 RETRYABLE = ("pending", "failed")
+
+
+def deliveries_where(
+    *,
+    state: str | None = None,
+    webhook: str | None = None,
+    since: float | None = None,
+    alert_id: str | None = None,
+) -> ColumnElement[bool]:
+    """The deliveries an operator picked (``monitor alerts``, ``alerts replay``)."""
+    conditions = []
+    if state:
+        conditions.append(deliveries.c.state == state)
+    if webhook:
+        conditions.append(deliveries.c.webhook == webhook)
+    if since is not None:
+        conditions.append(deliveries.c.created_at >= since)
+    if alert_id:
+        conditions.append(deliveries.c.alert_id == alert_id)
+    return and_(true(), *conditions)
 
 
 class Outbox:
@@ -237,21 +257,13 @@ class Outbox:
         since: float | None = None,
     ) -> int:
         """Re-queue deliveries (same alert id, so consumers stay idempotent). Returns a count."""
-        conditions = []
-        if alert_id:
-            conditions.append(deliveries.c.alert_id == alert_id)
-        if state:
-            conditions.append(deliveries.c.state == state)
-        if webhook:
-            conditions.append(deliveries.c.webhook == webhook)
-        if since is not None:
-            conditions.append(deliveries.c.created_at >= since)
-        conditions.append(deliveries.c.state != "held")  # held ones go out in their digest
+        chosen = deliveries_where(state=state, webhook=webhook, since=since, alert_id=alert_id)
         with self.db.write() as conn:
             result = conn.execute(
                 unlease(
                     deliveries,
-                    and_(true(), *conditions),
+                    # Held ones go out in their digest.
+                    and_(chosen, deliveries.c.state != "held"),
                     state="pending",
                     attempts=0,
                     next_attempt_at=now,
