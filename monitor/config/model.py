@@ -50,6 +50,14 @@ class FeedSettings(_Settings):
     min_interval: Seconds = 60.0
     max_interval: Seconds = 86400.0
 
+    @field_validator("interval", "min_interval", "max_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        # Zero would poll the feed back to back, as fast as the network answers.
+        if value <= 0:
+            raise ValueError("must be more than 0s")
+        return value
+
 
 class ExampleItem(_Settings):
     """A rule example written as an item; a plain string example is an item's title."""

@@ -99,6 +99,26 @@ def test_without_webhooks_alerts_go_to_the_console(tmp_path: Path) -> None:
             "m.yaml:3: feeds[0].interval: invalid duration 'soon'",
         ),
         ("feeds:\n  - url: ftp://a.example/\n", "m.yaml:2: feeds[0].url: not an http(s) URL"),
+        (
+            "feeds:\n  - url: https://a.example/\n    interval: 0\n",
+            "m.yaml:3: feeds[0].interval: must be more than 0s",
+        ),
+        (
+            "feeds:\n  - {url: 'https://a.example/', min_interval: 0s}\n",
+            "m.yaml:2: feeds[0].min_interval: must be more than 0s",
+        ),
+        (
+            "feeds:\n  - url: https://a.example/\n    min_interval: -1\n",
+            "m.yaml:3: feeds[0].min_interval: a duration cannot be negative",
+        ),
+        (
+            "feeds:\n  - url: https://a.example/\n    max_interval: 0\n",
+            "m.yaml:3: feeds[0].max_interval: must be more than 0s",
+        ),
+        (
+            "feeds:\n  - url: https://a.example/\n    min_interval: 2h\n    max_interval: 1h\n",
+            "m.yaml:3: feeds[0].min_interval: min_interval is larger than max_interval",
+        ),
         ("feeds: {url: x}\n", "m.yaml:1: feeds: must be a list"),
         (
             "feeds: []\nnetwork:\n  allow_private: maybe\n",
