@@ -266,6 +266,17 @@ class Config(_Settings):
     # Every file the config was read from (for hot reload); not a YAML key.
     sources: tuple[Path, ...] = Field(default=(), exclude=True)
 
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        # The store's engines (monitor.store.engine); "+driver" picks a driver of the same one.
+        scheme = urlsplit(value).scheme.lower().partition("+")[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                f"only sqlite:/// and postgresql:// URLs are supported, not {redact_url(value)!r}"
+            )
+        return value
+
     def webhooks_for(self, rule: RuleSettings) -> tuple[str, ...]:
         """Names of the webhooks a rule's alerts go to (the console when none are set)."""
         if not self.webhooks:

@@ -119,6 +119,12 @@ def test_without_webhooks_alerts_go_to_the_console(tmp_path: Path) -> None:
             "feeds:\n  - url: https://a.example/\n    min_interval: 2h\n    max_interval: 1h\n",
             "m.yaml:3: feeds[0].min_interval: min_interval is larger than max_interval",
         ),
+        (
+            "feeds: []\nstate: mysql://monitor:hunter2@127.0.0.1/news\n",
+            "m.yaml:2: state: only sqlite:/// and postgresql:// URLs are supported, "
+            "not 'mysql://127.0.0.1/news'",
+        ),
+        ("feeds: []\nstate: state.db\n", "m.yaml:2: state: only sqlite:/// and postgresql://"),
         ("feeds: {url: x}\n", "m.yaml:1: feeds: must be a list"),
         (
             "feeds: []\nnetwork:\n  allow_private: maybe\n",
