@@ -196,6 +196,24 @@ def test_a_config_mistake_exits_2_with_one_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("rules", "warning"),
+    [("", "warning: {path}: no rules: nothing will alert\n"), ("rules: [{name: a, query: x}]", "")],
+)
+def test_check_warns_when_no_rule_can_alert(tmp_path: Path, rules: str, warning: str) -> None:
+    path = write(tmp_path / "m.yaml", f"feeds: []\n{rules}\n")
+    check = subprocess.run(
+        [sys.executable, "-m", "monitor", "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0
+    assert check.stdout.startswith(f"{path}: OK\n")
+    assert check.stderr == warning.format(path=path)
+
+
 def test_bad_query_names_rule_and_shows_caret(tmp_path: Path) -> None:
     path = write(
         tmp_path / "m.yaml", "feeds: []\nrules:\n  - name: broken\n    query: 'a AND (b OR'\n"
