@@ -30,6 +30,9 @@ def check(config: Config, path: Path) -> int:
         for failure in failures:
             print(f"error: {path}: {failure}", file=sys.stderr)
         return EXIT_CONFIG
+    if not config.rules:
+        # Legal (a daemon that only collects items), but almost always a forgotten include.
+        print(f"warning: {path}: no rules: nothing will alert", file=sys.stderr)
     examples = sum(len(r.examples.match) + len(r.examples.no_match) for r in config.rules)
     hooks = ", ".join(w.name for w in config.webhooks) or "none (alerts go to the console)"
     print(f"{path}: OK")

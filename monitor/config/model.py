@@ -50,6 +50,14 @@ class FeedSettings(_Settings):
     min_interval: Seconds = 60.0
     max_interval: Seconds = 86400.0
 
+    @field_validator("interval", "min_interval", "max_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        # Zero would poll the feed back to back, as fast as the network answers.
+        if value <= 0:
+            raise ValueError("must be more than 0s")
+        return value
+
 
 class ExampleItem(_Settings):
     """A rule example written as an item; a plain string example is an item's title."""
@@ -257,6 +265,17 @@ class Config(_Settings):
     webhooks: tuple[WebhookSettings, ...] = ()
     # Every file the config was read from (for hot reload); not a YAML key.
     sources: tuple[Path, ...] = Field(default=(), exclude=True)
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        # The store's engines (monitor.store.engine); "+driver" picks a driver of the same one.
+        scheme = urlsplit(value).scheme.lower().partition("+")[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                f"only sqlite:/// and postgresql:// URLs are supported, not {redact_url(value)!r}"
+            )
+        return value
 
     def webhooks_for(self, rule: RuleSettings) -> tuple[str, ...]:
         """Names of the webhooks a rule's alerts go to (the console when none are set)."""

@@ -18,8 +18,14 @@ decides, in the main process), and the results of the seen ones are simply dropp
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Protocol
@@ -50,11 +56,33 @@ def process_feed(job: FeedJob, rules: RuleSet) -> ProcessedFeed:
 # -- in the worker processes -------------------------------------------------------------
 
 _worker_rules: RuleSet | None = None
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _start_worker(specs: tuple[RuleSpec, ...]) -> None:
+def _start_worker(specs: tuple[RuleSpec, ...], parent: int) -> None:
     global _worker_rules
+    _exit_with_parent(parent)
     _worker_rules = compile_rules(specs)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the daemon dies, even by SIGKILL (no shutdown reaches it then).
+
+    On Linux the kernel sends SIGTERM (``PR_SET_PDEATHSIG``: when the thread that started
+    the worker ends, the event loop's, which lives as long as the daemon); everywhere, a
+    thread notices the worker was re-parented within a second. ``parent`` is checked after
+    both are set, so a daemon that died while this worker started is not missed.
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _process_in_worker(job: FeedJob) -> ProcessedFeed:
@@ -92,7 +120,7 @@ class FeedWorkers:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(tuple(specs),),
+            initargs=(tuple(specs), os.getpid()),
         )
 
     async def prepare(self, specs: Sequence[RuleSpec]) -> Callable[[], None]:

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, Select, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from monitor.errors import StoreError
+from monitor.errors import ConfigError, StoreError
 from monitor.redact import redact_text, redact_url, url_secrets
 from monitor.store.sqlitefile import SqliteFile, is_disk_full
 
@@ -83,6 +83,10 @@ class Database:
             path = self.engine.url.database
             if path and path != ":memory:" and "uri" not in self.engine.url.query:
                 self.file = SqliteFile(path)
+                unwritable = self.file.unwritable()
+                if unwritable is not None:
+                    # The operator's to fix where the state is put: a config error (exit 2).
+                    raise ConfigError(f"state {self.shown_url}: {unwritable}")
             _sqlite_pragmas(self.engine, self.file)
         elif self.dialect != "postgresql":
             raise StoreError(

@@ -53,6 +53,21 @@ class SqliteFile:
             found = os.stat(self.path)
             self._identity = (found.st_dev, found.st_ino)
 
+    def unwritable(self) -> str | None:
+        """Why SQLite could not create or write this file, or None.
+
+        SQLite says only "unable to open database file"; its journal and WAL are created
+        next to the file, so the directory must be writable even when the file exists.
+        """
+        folder = os.path.dirname(self.path)
+        if not os.path.isdir(folder):
+            return f"cannot write to {folder} (no such directory)"
+        if not os.access(folder, os.W_OK | os.X_OK) or (
+            os.path.exists(self.path) and not os.access(self.path, os.R_OK | os.W_OK)
+        ):
+            return f"cannot write to {folder} (read-only directory or no permission)"
+        return None
+
     def trouble(self) -> str | None:
         """Why writes to this file cannot be trusted now, or None."""
         try:

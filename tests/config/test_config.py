@@ -99,6 +99,32 @@ def test_without_webhooks_alerts_go_to_the_console(tmp_path: Path) -> None:
             "m.yaml:3: feeds[0].interval: invalid duration 'soon'",
         ),
         ("feeds:\n  - url: ftp://a.example/\n", "m.yaml:2: feeds[0].url: not an http(s) URL"),
+        (
+            "feeds:\n  - url: https://a.example/\n    interval: 0\n",
+            "m.yaml:3: feeds[0].interval: must be more than 0s",
+        ),
+        (
+            "feeds:\n  - {url: 'https://a.example/', min_interval: 0s}\n",
+            "m.yaml:2: feeds[0].min_interval: must be more than 0s",
+        ),
+        (
+            "feeds:\n  - url: https://a.example/\n    min_interval: -1\n",
+            "m.yaml:3: feeds[0].min_interval: a duration cannot be negative",
+        ),
+        (
+            "feeds:\n  - url: https://a.example/\n    max_interval: 0\n",
+            "m.yaml:3: feeds[0].max_interval: must be more than 0s",
+        ),
+        (
+            "feeds:\n  - url: https://a.example/\n    min_interval: 2h\n    max_interval: 1h\n",
+            "m.yaml:3: feeds[0].min_interval: min_interval is larger than max_interval",
+        ),
+        (
+            "feeds: []\nstate: mysql://monitor:hunter2@127.0.0.1/news\n",
+            "m.yaml:2: state: only sqlite:/// and postgresql:// URLs are supported, "
+            "not 'mysql://127.0.0.1/news'",
+        ),
+        ("feeds: []\nstate: state.db\n", "m.yaml:2: state: only sqlite:/// and postgresql://"),
         ("feeds: {url: x}\n", "m.yaml:1: feeds: must be a list"),
         (
             "feeds: []\nnetwork:\n  allow_private: maybe\n",
@@ -168,6 +194,24 @@ def test_a_config_mistake_exits_2_with_one_line(tmp_path: Path) -> None:
         f"error: {path}:3: webhooks[0].retry_schedule: give at least one delay, "
         "or leave retry_schedule out for the default\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("rules", "warning"),
+    [("", "warning: {path}: no rules: nothing will alert\n"), ("rules: [{name: a, query: x}]", "")],
+)
+def test_check_warns_when_no_rule_can_alert(tmp_path: Path, rules: str, warning: str) -> None:
+    path = write(tmp_path / "m.yaml", f"feeds: []\n{rules}\n")
+    check = subprocess.run(
+        [sys.executable, "-m", "monitor", "check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0
+    assert check.stdout.startswith(f"{path}: OK\n")
+    assert check.stderr == warning.format(path=path)
 
 
 def test_bad_query_names_rule_and_shows_caret(tmp_path: Path) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from monitor.errors import StoreError
+from monitor.errors import ConfigError, StoreError
 from monitor.models import FeedSpec
 from monitor.store import Store
 from monitor.store.engine import Database
@@ -128,3 +131,41 @@ def test_the_store_is_a_context_manager_that_closes(
         store.sync_feeds([FEED], T0)
         assert closed == []
     assert len(closed) == 1
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory nobody can write to, root included: a read-only tmpfs mount."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)]
+    if subprocess.run(mount, capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a read-only tmpfs here (needs root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_state_directory_is_named_in_one_line(
+    tmp_path: Path, read_only_dir: Path
+) -> None:
+    config = tmp_path / "m.yaml"
+    config.write_text(f"state: sqlite:///{read_only_dir}/state.db\nfeeds: []\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "once", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: state sqlite:///{read_only_dir}/state.db: cannot write to {read_only_dir} "
+        "(read-only directory or no permission)\n"
+    )
+
+
+def test_a_missing_state_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"cannot write to {tmp_path}/gone \\(no such directory"):
+        Database(f"sqlite:///{tmp_path}/gone/state.db")
