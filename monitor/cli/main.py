@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from monitor import __version__, log
 from monitor.cli import EXIT_CONFIG
@@ -15,10 +16,29 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.redact import redact_text
 
 
-def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file (%(default)s)"
+_LOG_LEVELS = ["debug", "info", "warning", "error"]
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """``-c`` and ``--log-level``, accepted after any command and action too.
+
+    SUPPRESS: a command's parser sets them only when given there, so neither one given
+    before the command is reset to its default; the last one given wins.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS, help="config file")
+    common.add_argument(
+        "--log-level", choices=_LOG_LEVELS, default=argparse.SUPPRESS, help="log verbosity"
     )
+    return common
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of a command or an action (its own actions inherit it): takes the common
+    options."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs, parents=[_common_options()])
 
 
 def _duration_arg(text: str) -> float:
@@ -34,18 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"news-monitor {__version__}")
     parser.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="log verbosity (%(default)s)",
+        "-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file (%(default)s)"
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "--log-level", default="info", choices=_LOG_LEVELS, help="log verbosity (%(default)s)"
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
 
     run = commands.add_parser("run", help="run the daemon")
-    _config_arg(run)
 
     once = commands.add_parser("once", help="poll every feed once, deliver, print a summary")
-    _config_arg(once)
     once.add_argument(
         "--deliver-timeout",
         type=_duration_arg,
@@ -55,13 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     check = commands.add_parser("check", help="validate the config and run rule examples")
-    _config_arg(check)
 
     status = commands.add_parser("status", help="what a running daemon and the store say")
-    _config_arg(status)
 
     feeds = commands.add_parser("feeds", help="list feeds and their status; import, export")
-    _config_arg(feeds)
     feed_actions = feeds.add_subparsers(dest="action", metavar="ACTION")
     feeds_import = feed_actions.add_parser(
         "import", help="OPML subscriptions -> a YAML feeds block to include in the config"
@@ -78,7 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     feeds_enable.add_argument("name")
 
     alerts = commands.add_parser("alerts", help="list, show and replay alerts")
-    _config_arg(alerts)
     alerts.add_argument("--state", choices=["pending", "failed", "delivered", "dead"])
     alerts.add_argument("--webhook")
     alerts.add_argument("--limit", type=int, default=50)
@@ -86,8 +102,6 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="one alert: payload and deliveries")
     show.add_argument("alert_id")
     replay = actions.add_parser("replay", help="re-queue alerts (same webhook-id)")
-    for action in (show, replay):  # -c also after the action; SUPPRESS keeps an earlier one
-        action.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
     replay.add_argument("alert_id", nargs="?")
     replay.add_argument("--dead", action="store_true", help="every dead-lettered delivery")
     replay.add_argument(
@@ -96,7 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", type=_duration_arg, metavar="DURATION")
 
     test_rule = commands.add_parser("test-rule", help="try a query or rule on some items")
-    _config_arg(test_rule)
     test_rule.add_argument("query", metavar="QUERY_OR_RULE_NAME")
     source = test_rule.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="a piece of text (matched as an item's title)")
@@ -106,10 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     test_rule.add_argument("--stem", help="Snowball stemmer for a query given inline")
 
     demo = commands.add_parser("demo", help="run the whole pipeline offline on sample feeds")
-    _config_arg(demo)
 
     evaluate = commands.add_parser("eval", help="precision and recall on labeled items")
-    _config_arg(evaluate)
     evaluate.add_argument("--labels", type=Path, required=True, help="JSONL of labeled items")
     return parser
 
