@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from monitor import __version__, log
-from monitor.cli import EXIT_CONFIG
+from monitor.cli import EXIT_BROKEN_PIPE, EXIT_CONFIG
 from monitor.config import DEFAULT_CONFIG, Config, load_config, parse_duration
 from monitor.errors import ConfigError, MonitorError
 from monitor.redact import redact_text
@@ -133,7 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         secrets = config.secret_values()
         log.hide(secrets)
-        return _dispatch(args, config)
+        code = _dispatch(args, config)
+        sys.stdout.flush()  # a closed pipe shows here, not after main returns
+        return code
+    except BrokenPipeError:
+        # The reader (`| head`) has what it wanted. Point stdout at devnull so the flush at
+        # exit cannot fail again; 141 is what a shell reports for a command killed by SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         _print_error(exc, secrets)
         return EXIT_CONFIG

@@ -13,14 +13,19 @@ from monitor import log
 from monitor.cli.times import ago
 from monitor.config import Config, parse_listen
 from monitor.demo import run_demo
+from monitor.errors import ConfigError
 from monitor.redact import redact_text
 from monitor.runtime.compose import open_app
 from monitor.runtime.daemon import run_daemon
+from monitor.runtime.httpserver import CannotListen
 from monitor.store import Store
 
 
 def daemon(path: Path, config: Config) -> int:
-    return asyncio.run(run_daemon(path, config))
+    try:
+        return asyncio.run(run_daemon(path, config))
+    except CannotListen as exc:
+        raise ConfigError(f"server.listen: {exc}") from None
 
 
 def demo(config: Config, log_level: str) -> int:

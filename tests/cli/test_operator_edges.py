@@ -114,19 +114,18 @@ def test_a_pipe_closed_early_ends_quietly(tmp_path: Path, command: str) -> None:
         tmp_path,
         f"feeds:\n{feeds}webhooks:\n  - {{name: h, url: 'http://127.0.0.1:1/', secret: '{SECRET}'}}\n",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", command, "-c", str(config), "--limit", "2000"]
-        if command == "alerts"
-        else [sys.executable, "-m", "monitor", command, "-c", str(config)],
+    limit = ["--limit", "2000"] if command == "alerts" else []
+    with subprocess.Popen(
+        [sys.executable, "-m", "monitor", command, "-c", str(config), *limit],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    process.stdout.readline()
-    process.stdout.close()  # what `| head -1` does
-    code = process.wait(timeout=60)
-    stderr = process.stderr.read().decode()
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.readline()
+        process.stdout.close()  # what `| head -1` does
+        code = process.wait(timeout=60)
+        stderr = process.stderr.read().decode()
     assert code == 141
     assert stderr == ""
 
