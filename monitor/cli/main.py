@@ -111,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", type=_duration_arg, metavar="DURATION")
 
     test_rule = commands.add_parser("test-rule", help="try a query or rule on some items")
-    test_rule.add_argument("query", metavar="QUERY_OR_RULE_NAME")
+    test_rule.add_argument(
+        "query",
+        metavar="QUERY_OR_RULE_NAME",
+        help="a configured rule's name, or a query; one word with '-' or '_' that names no "
+        "rule is an error (a misspelled name): quote it to test it as a query",
+    )
     source = test_rule.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="a piece of text (matched as an item's title)")
     source.add_argument("--file", type=Path, help="a feed file (RSS, Atom or JSON Feed)")
