@@ -16,7 +16,6 @@ from monitor.config import DEFAULT_CONFIG, Config, load_config, parse_duration
 from monitor.errors import ConfigError, MonitorError
 from monitor.redact import redact_text
 
-
 _LOG_LEVELS = ["debug", "info", "warning", "error"]
 
 
@@ -64,9 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
     )
 
-    run = commands.add_parser("run", help="run the daemon")
+    commands.add_parser("run", help="run the daemon")
 
-    once = commands.add_parser("once", help="poll every feed once, deliver, print a summary")
+    once = commands.add_parser(
+        "once",
+        help="poll every feed once, deliver, print a summary",
+        description="Poll every feed once, deliver, print a summary. Exits 1 when every "
+        "configured feed failed (0 when only some did), 130 on Ctrl-C (undelivered alerts "
+        "stay pending).",
+    )
     once.add_argument(
         "--deliver-timeout",
         type=_duration_arg,
@@ -75,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to keep retrying deliveries (%(default)ss)",
     )
 
-    check = commands.add_parser("check", help="validate the config and run rule examples")
+    commands.add_parser("check", help="validate the config and run rule examples")
 
-    status = commands.add_parser("status", help="what a running daemon and the store say")
+    commands.add_parser("status", help="what a running daemon and the store say")
 
     feeds = commands.add_parser("feeds", help="list feeds and their status; import, export")
     feed_actions = feeds.add_subparsers(dest="action", metavar="ACTION")
@@ -124,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--since", type=_duration_arg, help="items already stored, e.g. 7d")
     test_rule.add_argument("--stem", help="Snowball stemmer for a query given inline")
 
-    demo = commands.add_parser("demo", help="run the whole pipeline offline on sample feeds")
+    commands.add_parser("demo", help="run the whole pipeline offline on sample feeds")
 
     evaluate = commands.add_parser("eval", help="precision and recall on labeled items")
     evaluate.add_argument("--labels", type=Path, required=True, help="JSONL of labeled items")

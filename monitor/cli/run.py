@@ -17,14 +17,14 @@ from monitor.errors import ConfigError
 from monitor.redact import redact_text
 from monitor.runtime.compose import open_app
 from monitor.runtime.daemon import run_daemon
-from monitor.runtime.httpserver import CannotListen
+from monitor.runtime.httpserver import ListenError
 from monitor.store import Store
 
 
 def daemon(path: Path, config: Config) -> int:
     try:
         return asyncio.run(run_daemon(path, config))
-    except CannotListen as exc:
+    except ListenError as exc:
         raise ConfigError(f"server.listen: {exc}") from None
 
 
@@ -52,6 +52,9 @@ async def once(config: Config, deliver_timeout: float) -> int:
         f"delivered: {delivered}; still pending: {pending}; dead: {counts.get('dead', 0)}",
         file=sys.stderr,
     )
+    if polls and failed == len(polls):  # some failing is a normal day; all failing is not
+        print(f"error: every feed failed ({failed} of {len(polls)})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -32,7 +32,7 @@ TIMEOUT = 10.0
 DROP_LOG_EVERY = 60.0
 
 
-class CannotListen(MonitorError):
+class ListenError(MonitorError):
     """The address is taken or not ours to bind; the caller knows which setting named it."""
 
 
@@ -211,7 +211,7 @@ async def serve(
     except OSError as exc:
         # asyncio's own strerror repeats the address: the errno's text says it once.
         reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
-        raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from None
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
     _handle_accept_failures(server, connections, drops)
     return server
 

@@ -78,26 +78,29 @@ def test_once_stops_on_ctrl_c_while_a_webhook_hangs_and_leaves_the_outbox(tmp_pa
             "feeds: []\nwebhooks:\n"
             f"  - {{name: h, url: '{receiver.url()}', secret: '{SECRET}', timeout: 25s}}\n",
         )
-        process = subprocess.Popen(
+        with subprocess.Popen(
             [sys.executable, "-m", "monitor", "once", "-c", str(config)],
             cwd=tmp_path,
             stderr=subprocess.PIPE,
             text=True,
-        )
-        deadline = time.monotonic() + 30
-        while receiver.attempts == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert receiver.attempts == 1
-        os.kill(process.pid, signal.SIGINT)
-        sent = time.monotonic()
-        try:
-            code = process.wait(timeout=5)
-        finally:
-            process.kill()
-        assert time.monotonic() - sent < 2.0
-        assert code == 130
-        assert "Traceback" not in (process.stderr.read() if process.stderr else "")
-        (row,) = [r for r in Store(f"sqlite:///{tmp_path}/state.db").list_deliveries()]
+        ) as process:
+            deadline = time.monotonic() + 30
+            while receiver.attempts == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert receiver.attempts == 1
+            os.kill(process.pid, signal.SIGINT)
+            sent = time.monotonic()
+            try:
+                code = process.wait(timeout=5)
+            finally:
+                process.kill()
+            waited = time.monotonic() - sent
+            assert process.stderr is not None
+            stderr = process.stderr.read()
+        assert code == 130, stderr
+        assert waited < 2.0
+        assert "Traceback" not in stderr
+        (row,) = Store(f"sqlite:///{tmp_path}/state.db").list_deliveries()
         assert (row.alert_id, row.state, row.attempts) == (alert, "pending", 0)
     finally:
         store.close()
@@ -121,7 +124,8 @@ def test_a_pipe_closed_early_ends_quietly(tmp_path: Path, command: str) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     ) as process:
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         process.stdout.readline()
         process.stdout.close()  # what `| head -1` does
         code = process.wait(timeout=60)
