@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor import __version__, log
-from monitor.cli import EXIT_BROKEN_PIPE, EXIT_CONFIG
+from monitor.cli import EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_INTERRUPTED
 from monitor.config import DEFAULT_CONFIG, Config, load_config, parse_duration
 from monitor.errors import ConfigError, MonitorError
 from monitor.redact import redact_text
@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(exc, secrets)
         return 1
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _print_error(exc: MonitorError, secrets: frozenset[str]) -> None:

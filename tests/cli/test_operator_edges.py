@@ -68,15 +68,23 @@ def test_once_exits_1_when_every_feed_failed_and_0_when_some_did(tmp_path: Path)
     assert monitor("once", "-c", str(none), cwd=tmp_path).returncode == 0
 
 
-def test_once_stops_on_ctrl_c_while_a_webhook_hangs_and_leaves_the_outbox(tmp_path: Path) -> None:
-    receiver = Receiver(secrets=(SECRET,), behaviour=lambda n: (time.sleep(30), 204)[1])
+@pytest.mark.parametrize("target", ["url", "apprise"])  # Apprise sends from a thread
+def test_once_stops_on_ctrl_c_while_a_webhook_hangs_and_leaves_the_outbox(
+    tmp_path: Path, target: str
+) -> None:
+    receiver = Receiver(secrets=(), behaviour=lambda n: (time.sleep(30), 204)[1])  # hangs
     store = open_store(tmp_path)
     try:
         (alert,) = add_alerts(store, 1, ("h",))
         config = write_config(
             tmp_path,
             "feeds: []\nwebhooks:\n"
-            f"  - {{name: h, url: '{receiver.url()}', secret: '{SECRET}', timeout: 25s}}\n",
+            + (
+                f"  - {{name: h, url: '{receiver.url()}', secret: '{SECRET}', timeout: 25s}}\n"
+                if target == "url"
+                else f"  - {{name: h, apprise: 'json://127.0.0.1:{receiver.port}/hook', "
+                "timeout: 25s}\n"
+            ),
         )
         with subprocess.Popen(
             [sys.executable, "-m", "monitor", "once", "-c", str(config)],
