@@ -4,21 +4,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from monitor import __version__, log
-from monitor.cli import EXIT_CONFIG
+from monitor.cli import EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_INTERRUPTED
 from monitor.config import DEFAULT_CONFIG, Config, load_config, parse_duration
 from monitor.errors import ConfigError, MonitorError
 from monitor.redact import redact_text
 
+_LOG_LEVELS = ["debug", "info", "warning", "error"]
 
-def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file (%(default)s)"
+
+def _common_options() -> argparse.ArgumentParser:
+    """``-c`` and ``--log-level``, accepted after any command and action too.
+
+    SUPPRESS: a command's parser sets them only when given there, so neither one given
+    before the command is reset to its default; the last one given wins.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS, help="config file")
+    common.add_argument(
+        "--log-level", choices=_LOG_LEVELS, default=argparse.SUPPRESS, help="log verbosity"
     )
+    return common
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of a command or an action (its own actions inherit it): takes the common
+    options."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs, parents=[_common_options()])
 
 
 def _duration_arg(text: str) -> float:
@@ -34,18 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"news-monitor {__version__}")
     parser.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning", "error"],
-        help="log verbosity (%(default)s)",
+        "-c", "--config", type=Path, default=DEFAULT_CONFIG, help="config file (%(default)s)"
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument(
+        "--log-level", default="info", choices=_LOG_LEVELS, help="log verbosity (%(default)s)"
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
 
-    run = commands.add_parser("run", help="run the daemon")
-    _config_arg(run)
+    commands.add_parser("run", help="run the daemon")
 
-    once = commands.add_parser("once", help="poll every feed once, deliver, print a summary")
-    _config_arg(once)
+    once = commands.add_parser(
+        "once",
+        help="poll every feed once, deliver, print a summary",
+        description="Poll every feed once, deliver, print a summary. Exits 1 when every "
+        "configured feed failed (0 when only some did), 130 on Ctrl-C (undelivered alerts "
+        "stay pending).",
+    )
     once.add_argument(
         "--deliver-timeout",
         type=_duration_arg,
@@ -54,14 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to keep retrying deliveries (%(default)ss)",
     )
 
-    check = commands.add_parser("check", help="validate the config and run rule examples")
-    _config_arg(check)
+    commands.add_parser("check", help="validate the config and run rule examples")
 
-    status = commands.add_parser("status", help="what a running daemon and the store say")
-    _config_arg(status)
+    commands.add_parser("status", help="what a running daemon and the store say")
 
     feeds = commands.add_parser("feeds", help="list feeds and their status; import, export")
-    _config_arg(feeds)
     feed_actions = feeds.add_subparsers(dest="action", metavar="ACTION")
     feeds_import = feed_actions.add_parser(
         "import", help="OPML subscriptions -> a YAML feeds block to include in the config"
@@ -78,7 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
     feeds_enable.add_argument("name")
 
     alerts = commands.add_parser("alerts", help="list, show and replay alerts")
-    _config_arg(alerts)
     alerts.add_argument("--state", choices=["pending", "failed", "delivered", "dead"])
     alerts.add_argument("--webhook")
     alerts.add_argument("--limit", type=int, default=50)
@@ -86,8 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
     show = actions.add_parser("show", help="one alert: payload and deliveries")
     show.add_argument("alert_id")
     replay = actions.add_parser("replay", help="re-queue alerts (same webhook-id)")
-    for action in (show, replay):  # -c also after the action; SUPPRESS keeps an earlier one
-        action.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
     replay.add_argument("alert_id", nargs="?")
     replay.add_argument("--dead", action="store_true", help="every dead-lettered delivery")
     replay.add_argument(
@@ -96,8 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", type=_duration_arg, metavar="DURATION")
 
     test_rule = commands.add_parser("test-rule", help="try a query or rule on some items")
-    _config_arg(test_rule)
-    test_rule.add_argument("query", metavar="QUERY_OR_RULE_NAME")
+    test_rule.add_argument(
+        "query",
+        metavar="QUERY_OR_RULE_NAME",
+        help="a configured rule's name, or a query; one word with '-' or '_' that names no "
+        "rule is an error (a misspelled name): quote it to test it as a query",
+    )
     source = test_rule.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="a piece of text (matched as an item's title)")
     source.add_argument("--file", type=Path, help="a feed file (RSS, Atom or JSON Feed)")
@@ -105,11 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--since", type=_duration_arg, help="items already stored, e.g. 7d")
     test_rule.add_argument("--stem", help="Snowball stemmer for a query given inline")
 
-    demo = commands.add_parser("demo", help="run the whole pipeline offline on sample feeds")
-    _config_arg(demo)
+    commands.add_parser("demo", help="run the whole pipeline offline on sample feeds")
 
     evaluate = commands.add_parser("eval", help="precision and recall on labeled items")
-    _config_arg(evaluate)
     evaluate.add_argument("--labels", type=Path, required=True, help="JSONL of labeled items")
     return parser
 
@@ -122,7 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         secrets = config.secret_values()
         log.hide(secrets)
-        return _dispatch(args, config)
+        code = _dispatch(args, config)
+        sys.stdout.flush()  # a closed pipe shows here, not after main returns
+        return code
+    except BrokenPipeError:
+        # The reader (`| head`) has what it wanted. Point stdout at devnull so the flush at
+        # exit cannot fail again; 141 is what a shell reports for a command killed by SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as exc:
         _print_error(exc, secrets)
         return EXIT_CONFIG
@@ -130,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(exc, secrets)
         return 1
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _print_error(exc: MonitorError, secrets: frozenset[str]) -> None:

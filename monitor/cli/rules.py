@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import re
 import sys
 import time
@@ -53,6 +54,8 @@ def _highlight(snippet: str) -> str:
 def try_rule(config: Config, args: argparse.Namespace) -> int:
     """``monitor test-rule``: a query or a configured rule on text, a feed or stored items."""
     named = next((r for r in config.rules if r.name == args.query), None)
+    if named is None:
+        _refuse_a_rule_name(args.query, [r.name for r in config.rules])
     spec = (
         RuleSpec(named.name, named.query, named.stem)
         if named
@@ -96,6 +99,19 @@ def try_rule(config: Config, args: argparse.Namespace) -> int:
             print(f"         {hit.field}: {_highlight(hit.snippet)}  [{', '.join(hit.terms)}]")
     print(f"{matched} of {len(items)} item(s) match {spec.name!r}")
     return 0
+
+
+# One word of name characters with a '-' or '_' in it is how rule names are written: when no
+# rule has it, it is far likelier a misspelled name than a query (which can be quoted).
+_RULE_NAME = re.compile(r"[\w-]*[-_][\w-]*")
+
+
+def _refuse_a_rule_name(query: str, names: list[str]) -> None:
+    if not _RULE_NAME.fullmatch(query):
+        return
+    close = difflib.get_close_matches(query, names, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(f"no rule named {query!r}{hint}; quote a query to test it as one")
 
 
 async def _fetch_items(config: Config, url: str) -> list[Item]:

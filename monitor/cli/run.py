@@ -4,23 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from monitor import log
+from monitor.cli import EXIT_INTERRUPTED
 from monitor.cli.times import ago
 from monitor.config import Config, parse_listen
 from monitor.demo import run_demo
+from monitor.errors import ConfigError
 from monitor.redact import redact_text
 from monitor.runtime.compose import open_app
 from monitor.runtime.daemon import run_daemon
+from monitor.runtime.httpserver import ListenError
 from monitor.store import Store
 
 
 def daemon(path: Path, config: Config) -> int:
-    return asyncio.run(run_daemon(path, config))
+    try:
+        return asyncio.run(run_daemon(path, config))
+    except ListenError as exc:
+        raise ConfigError(f"server.listen: {exc}") from None
 
 
 def demo(config: Config, log_level: str) -> int:
@@ -30,10 +38,21 @@ def demo(config: Config, log_level: str) -> int:
 
 
 async def once(config: Config, deliver_timeout: float) -> int:
-    async with open_app(config) as app:
-        polls = await app.poll_all()
-        deliveries = await app.drain_deliveries(deliver_timeout)
-        counts = await asyncio.to_thread(app.store.delivery_counts)
+    interrupted = asyncio.current_task()
+    assert interrupted is not None  # asyncio.run's main task
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupted.cancel)
+    try:
+        async with open_app(config) as app:
+            polls = await app.poll_all()
+            deliveries = await app.drain_deliveries(deliver_timeout)
+            counts = await asyncio.to_thread(app.store.delivery_counts)
+    except asyncio.CancelledError:
+        # Ctrl-C. What was not recorded stays pending for the next run. An Apprise send
+        # runs in a thread nothing can cancel, which asyncio.run and the interpreter's exit
+        # would both wait for, up to the webhook's timeout: leave without them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     ok = sum(p.result == "ok" for p in polls)
     unchanged = sum(p.result in ("not_modified", "unchanged") for p in polls)
     failed = sum(p.result == "error" for p in polls)
@@ -47,6 +66,9 @@ async def once(config: Config, deliver_timeout: float) -> int:
         f"delivered: {delivered}; still pending: {pending}; dead: {counts.get('dead', 0)}",
         file=sys.stderr,
     )
+    if polls and failed == len(polls):  # some failing is a normal day; all failing is not
+        print(f"error: every feed failed ({failed} of {len(polls)})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,6 +14,7 @@ line at most every ``DROP_LOG_EVERY`` seconds, never one line (or traceback) eac
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor import log
+from monitor.errors import MonitorError
 from monitor.runtime import metrics
 
 logger = log.get("monitor.runtime.httpserver")
@@ -28,6 +30,11 @@ logger = log.get("monitor.runtime.httpserver")
 MAX_CONNECTIONS = 64
 TIMEOUT = 10.0
 DROP_LOG_EVERY = 60.0
+
+
+class ListenError(MonitorError):
+    """The address is taken or not ours to bind; the caller knows which setting named it."""
+
 
 Response = tuple[int, str, bytes]  # status, content type, body
 
@@ -199,7 +206,12 @@ async def serve(
             connections.closed(writer)
             writer.close()
 
-    server = await asyncio.start_server(handle, host, port, limit=_MAX_HEAD)
+    try:
+        server = await asyncio.start_server(handle, host, port, limit=_MAX_HEAD)
+    except OSError as exc:
+        # asyncio's own strerror repeats the address: the errno's text says it once.
+        reason = (os.strerror(exc.errno) if exc.errno else str(exc)).lower()
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
     _handle_accept_failures(server, connections, drops)
     return server
 
