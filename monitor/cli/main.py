@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         "query",
         metavar="QUERY_OR_RULE_NAME",
         help="a configured rule's name, or a query; one word with '-' or '_' that names no "
-        "rule is an error (a misspelled name): quote it to test it as a query",
+        "rule but is close to one is an error (a misspelled name): write it as a phrase "
+        "('\"...\"') to test it as a query",
     )
     source = test_rule.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="a piece of text (matched as an item's title)")

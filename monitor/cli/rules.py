@@ -102,7 +102,8 @@ def try_rule(config: Config, args: argparse.Namespace) -> int:
 
 
 # One word of name characters with a '-' or '_' in it is how rule names are written: when no
-# rule has it, it is far likelier a misspelled name than a query (which can be quoted).
+# rule has it but one is close, it is far likelier a misspelled name than a query. A word
+# close to no rule (``covid-19``) is run as the query it is.
 _RULE_NAME = re.compile(r"[\w-]*[-_][\w-]*")
 
 
@@ -110,8 +111,11 @@ def _refuse_a_rule_name(query: str, names: list[str]) -> None:
     if not _RULE_NAME.fullmatch(query):
         return
     close = difflib.get_close_matches(query, names, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ConfigError(f"no rule named {query!r}{hint}; quote a query to test it as one")
+    if close:
+        raise ConfigError(
+            f"no rule named {query!r} (did you mean {close[0]!r}?); "
+            "write it as a phrase ('\"...\"') to test it as a query"
+        )
 
 
 async def _fetch_items(config: Config, url: str) -> list[Item]:

@@ -179,14 +179,15 @@ def test_a_later_config_option_wins_over_an_earlier_one(tmp_path: Path) -> None:
         (
             "coalition-exti",
             2,
-            "error: no rule named 'coalition-exti' (did you mean 'coalition-exit'?); quote a query to test it as one",
+            "error: no rule named 'coalition-exti' (did you mean 'coalition-exit'?); write it as a phrase ('\"...\"') to test it as a query",
         ),
         (
             "colition_exit",
             2,
-            "error: no rule named 'colition_exit' (did you mean 'coalition-exit'?); quote a query to test it as one",
+            "error: no rule named 'colition_exit' (did you mean 'coalition-exit'?); write it as a phrase ('\"...\"') to test it as a query",
         ),
-        ("some-rule", 2, "error: no rule named 'some-rule'; quote a query to test it as one"),
+        # Close to no rule: a hyphenated word is the query it looks like.
+        ("covid-19", 0, "0 of 1 item(s) match 'query'"),
         ("coalition-exit", 0, "1 of 1 item(s) match 'coalition-exit'"),
         ("coalition", 0, "1 of 1 item(s) match 'query'"),
         ('"coalition-exti"', 0, "0 of 1 item(s) match 'query'"),
