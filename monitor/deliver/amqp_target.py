@@ -18,7 +18,7 @@ from aio_pika.connection import make_url
 from aio_pika.exceptions import DeliveryError, PublishError
 
 from monitor.config import AmqpTarget, BrokerTarget
-from monitor.deliver.broker_target import BrokerMessage, BrokerRefusedError
+from monitor.deliver.broker_client import BrokerMessage, BrokerRefusedError
 
 
 class AmqpExchange:

@@ -34,11 +34,10 @@ import contextlib
 import functools
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from monitor.config import AmqpTarget, BrokerTarget, NatsTarget, RedisTarget, WebhookSettings
+from monitor.deliver.broker_client import BrokerClient, BrokerMessage, BrokerRefusedError
 from monitor.documents.render import render
 from monitor.errors import FetchError
 from monitor.models import AttemptReply, DeliveryJob
@@ -47,28 +46,6 @@ from monitor.redact import redact_text, url_secrets
 
 # Closing a client whose broker went away must not hold up a lane or shutdown.
 CLOSE_TIMEOUT = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerMessage:
-    id: str  # the alert id; a digest's id for a digest
-    content_type: str
-    body: bytes
-
-
-class BrokerRefusedError(Exception):
-    """The broker answered and did not take the message; its connection is fine."""
-
-
-class BrokerClient(Protocol):
-    @property
-    def usable(self) -> bool:
-        """False once the client knows its connection is gone."""
-
-    async def publish(self, message: BrokerMessage, timeout: float) -> None:
-        """Return once the broker has the message; raise ``BrokerRefusedError`` if it said no."""
-
-    async def aclose(self) -> None: ...
 
 
 Opener = Callable[[BrokerTarget, float], Awaitable[BrokerClient]]

@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, NoStreamResponseError
 
 from monitor.config import BrokerTarget, NatsTarget
-from monitor.deliver.broker_target import BrokerMessage, BrokerRefusedError
+from monitor.deliver.broker_client import BrokerMessage, BrokerRefusedError
 
 
 class NatsSubject:

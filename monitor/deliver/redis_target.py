@@ -14,7 +14,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError
 
 from monitor.config import BrokerTarget, RedisTarget
-from monitor.deliver.broker_target import BrokerMessage, BrokerRefusedError
+from monitor.deliver.broker_client import BrokerMessage, BrokerRefusedError
 
 
 class RedisStream:
