@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.store import Store
-from tests.deliver.consumer import open_store
+from tests.deliver.consumer import Consumer, open_store
 
 
 @pytest.fixture
@@ -19,3 +19,14 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def consumers() -> Iterator[list[Consumer]]:
+    """Every consumer a test starts (``consumer.start``), closed afterwards."""
+    started: list[Consumer] = []
+    try:
+        yield started
+    finally:
+        for consumer in started:
+            consumer.close()

@@ -229,3 +229,10 @@ def rounds(sender: Sender, count: int = 1) -> list[list[DeliveryOutcome]]:
 
 def deliveries(store: Store, webhook: str | None = None) -> dict[str, DeliveryRecord]:
     return {r.alert_id: r for r in store.list_deliveries(limit=1000, webhook=webhook)}
+
+
+def start(consumers: list[Consumer], **kwargs: Any) -> Consumer:
+    """A consumer, kept in ``consumers`` (the fixture) so that the test's end closes it."""
+    consumer = Consumer(**kwargs)
+    consumers.append(consumer)
+    return consumer

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,27 +34,12 @@ from tests.deliver.consumer import (
     make_sender,
     real_wall,
     rounds,
+    start,
 )
 from tests.deliver.mock_consumers import MockNetwork
 
 # Retries far past every test's end: only a recovery delivers a held alert in time.
 FAR_SCHEDULE = [0, 0.2, 300, 300]
-
-
-@pytest.fixture
-def consumers() -> Iterator[list[Consumer]]:
-    started: list[Consumer] = []
-    try:
-        yield started
-    finally:
-        for consumer in started:
-            consumer.close()
-
-
-def start(consumers: list[Consumer], **kwargs: Any) -> Consumer:
-    consumer = Consumer(**kwargs)
-    consumers.append(consumer)
-    return consumer
 
 
 def real_time_sender(store: Store, *hooks: dict[str, Any]) -> Sender:

@@ -6,8 +6,6 @@ standardwebhooks package verifies them. Status handling and lanes: test_attempts
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -27,25 +25,9 @@ from tests.deliver.consumer import (
     make_sender,
     real_wall,
     rounds,
+    start,
 )
 from tests.e2e.servers import free_port
-
-
-@pytest.fixture
-def consumers() -> Iterator[list[Consumer]]:
-    """Every consumer a test starts, closed afterwards."""
-    started: list[Consumer] = []
-    try:
-        yield started
-    finally:
-        for consumer in started:
-            consumer.close()
-
-
-def start(consumers: list[Consumer], **kwargs: Any) -> Consumer:
-    consumer = Consumer(**kwargs)
-    consumers.append(consumer)
-    return consumer
 
 
 def test_down_consumer_is_retried_5s_later_and_gets_the_same_webhook_id(
