@@ -74,7 +74,7 @@ class Database:
         try:
             self.engine = create_engine(url, future=True)
         except (SQLAlchemyError, ValueError, ImportError) as exc:
-            raise StoreError(self.hide_password(f"state {self.shown_url!r}: {exc}")) from None
+            raise StoreError(self.redact(f"state {self.shown_url!r}: {exc}")) from None
         self.dialect = self.engine.dialect.name
         # The SQLite database file (None: PostgreSQL, an in-memory database, or a URI,
         # whose file is the driver's to find).
@@ -144,12 +144,12 @@ class Database:
             return query.with_for_update(skip_locked=True)
         return query  # SQLite: BEGIN IMMEDIATE already serializes writers
 
-    def hide_password(self, message: str) -> str:
+    def redact(self, message: str) -> str:
         return redact_text(message, self._secrets)
 
     def failure(self, exc: SQLAlchemyError, doing: str = "") -> StoreError:
         """``exc`` as a ``StoreError``: its message, without the URL's password."""
-        return StoreError(self.hide_password(f"{doing}{exc}"))
+        return StoreError(self.redact(f"{doing}{exc}"))
 
     def close(self) -> None:
         self.engine.dispose()
